@@ -126,7 +126,8 @@ pub fn lines(input: impl BufRead, mut out: impl Write) -> io::Result<Summary> {
 }
 
 /// Decodes every LE advertising report of a btsnoop capture: one JSON object per report with the
-/// capture's `ts_ms`. Records that are not advertising reports are counted, not printed; a report
+/// capture's `ts_ms`, the capture's record number (`record`, as Wireshark numbers frames) and the
+/// raw advertising data (`ad`, hex: the form `dwell-edge replay` reads). Records that are not advertising reports are counted, not printed; a report
 /// event that does not parse prints an error object with its record number.
 pub fn btsnoop_file(path: &Path, mut out: impl Write) -> anyhow::Result<Summary> {
     let reader = BtsnoopReader::open(path)?;
@@ -165,7 +166,9 @@ pub fn btsnoop_file(path: &Path, mut out: impl Write) -> anyhow::Result<Summary>
                     s.decoded += 1;
                     let mut obj = Map::new();
                     obj.insert("ts_ms".into(), json!(rec.ts_ms));
+                    obj.insert("record".into(), json!(rec.number));
                     obj.extend(report(&r));
+                    obj.insert("ad".into(), Value::String(hex::encode(r.data)));
                     Value::Object(obj)
                 }
                 Err(e) => {

@@ -218,12 +218,7 @@ impl fmt::Display for BtsnoopError {
 }
 
 impl std::error::Error for BtsnoopError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BtsnoopError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
+    // No `source()`: Display already includes the cause, and a chain printer would repeat it.
 }
 
 impl From<io::Error> for BtsnoopError {

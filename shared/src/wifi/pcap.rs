@@ -90,13 +90,7 @@ impl fmt::Display for CaptureError {
 }
 
 impl std::error::Error for CaptureError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CaptureError::Io(e) => Some(e),
-            CaptureError::Container(e) => Some(e),
-            _ => None,
-        }
-    }
+    // No `source()`: Display already includes the cause, and a chain printer would repeat it.
 }
 
 impl From<io::Error> for CaptureError {

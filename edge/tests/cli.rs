@@ -1,0 +1,122 @@
+//! The `dwell-edge` binary as users run it: arguments, stdin/stdout, exit codes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
+
+fn edge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dwell-edge"));
+    c.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
+    c
+}
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(out.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn decode_reads_stdin_and_keeps_going_after_a_bad_line() {
+    let mut child = edge()
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"0201060303aafe0d16aafe30e34549445f74657374\nnot hex\n020a04\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["frames"][0]["eid"], "4549445f74657374");
+    assert!(lines[1]["error"].as_str().unwrap().contains("not hex"));
+    assert_eq!(lines[2]["tx_power_level"], 4);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("3 input records, 2 decoded, 1 errors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn decode_btsnoop_prints_every_advertising_report() {
+    let out = edge()
+        .args(["decode", "--btsnoop"])
+        .arg(format!("{FIXTURES}/captures/horizon74_btsnoop_hci.log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 412);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["ts_ms"].is_i64() && l["addr"].is_string())
+    );
+    let ibeacons = lines
+        .iter()
+        .filter(|l| {
+            l["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["type"] == "ibeacon")
+        })
+        .count();
+    assert!(ibeacons > 0);
+}
+
+#[test]
+fn decode_pcap_prints_the_probe_request() {
+    let out = edge()
+        .args(["decode", "--pcap"])
+        .arg(format!(
+            "{FIXTURES}/captures/tcpdump_ieee802.11_meshid.pcap"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    let p = &lines[0];
+    assert_eq!(p["sa"], "b0:fc:36:2f:07:44");
+    assert_eq!(
+        (p["rssi"].as_i64(), p["freq_mhz"].as_i64()),
+        (Some(-38), Some(5745))
+    );
+    assert_eq!(
+        (p["seq"].as_i64(), p["ssid"].as_str()),
+        (Some(116), Some(""))
+    );
+    assert_eq!(p["randomized"], false);
+    assert_eq!(
+        p["ie_ids"],
+        serde_json::json!([0, 1, 45, 127, 191, 221, 221, 114])
+    );
+}
+
+#[test]
+fn missing_capture_is_a_one_line_error() {
+    let out = edge()
+        .args(["decode", "--btsnoop", "/nonexistent/capture.log"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/capture.log") && err.contains("No such file"),
+        "{err}"
+    );
+}
