@@ -16,6 +16,7 @@
 //! - [`btsnoop`] (`std`) — btsnoop capture files (`btmon -w`, Android HCI snoop logs).
 //! - [`wire`] (`alloc` + `serde`) — the v1 MQTT payloads; [`topic`] — the v1 topic names.
 //! - [`hex`] — allocation-free lowercase hex and UUID formatting.
+//! - [`node_report`] — the zone-node report: compact versioned binary with CRC, encode and decode.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -31,6 +32,7 @@ pub mod eid;
 pub mod frame;
 pub mod hci;
 pub mod hex;
+pub mod node_report;
 pub mod topic;
 pub mod wifi;
 
