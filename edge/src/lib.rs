@@ -1,10 +1,31 @@
 //! `dwell-edge`: the store gateway.
 //!
-//! Today the library holds the offline decoding tools the gateway is built on; the live pipeline
-//! (sources → decode → identify → track → outbox → uplink) grows here stage by stage.
+//! Sources feed observations (a BLE advertisement or Wi-Fi probe request heard by one receiver)
+//! through named stages: identify (privacy tiers: raw addresses stop here) → track (zones, dwell,
+//! paths, visits) → outbox (durable on disk) → uplink (MQTT, QoS 1, deleted on PubAck).
 //!
 //! # Layout
+//! - [`config`] — the gateway's one TOML file (`dwell-edge.toml`): typed, validated, commented
+//!   default embedded.
+//! - [`source`] — where observations come from: the `Scanner` trait and its sources.
+//! - [`identify`] — privacy tiers: EIDs pass, static beacons by id, everything else salted-hashed.
+//! - [`track`] — the tracker stage: smoothing, positioning, zone hysteresis, visits, dwell
+//!   milestones, paths, presence and traffic counts.
+//! - [`pipeline`] — the stages above joined for one store; live and replay both drive it.
+//! - [`outbox`] — the durable, capped, seq-ordered store events wait in until the broker acks them.
+//! - [`uplink`] — the forwarder: outbox → MQTT (QoS 1, delete on PubAck), a state machine.
+//! - [`replay`] — `dwell-edge replay`: recorded sightings through the pipeline, offline.
+//! - [`simulate`] — simulated shoppers in a floor plan, with ground truth and accuracy scoring.
 //! - [`decode`] — `dwell-edge decode`: hex lines, btsnoop captures and pcap files to JSON lines.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod decode;
+pub mod identify;
+pub mod outbox;
+pub mod pipeline;
+pub mod replay;
+pub mod simulate;
+pub mod source;
+pub mod track;
+pub mod uplink;

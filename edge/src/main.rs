@@ -2,7 +2,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::io::{self, BufWriter};
+use dwell_edge::config::Config;
+use dwell_edge::simulate::{self, SimParams};
+use dwell_edge::source::jsonl::JsonlSource;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal};
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +32,49 @@ enum Command {
         #[arg(long)]
         pcap: Option<PathBuf>,
     },
+    /// Run recorded sightings (JSON lines) through the gateway's pipeline, offline, and write the
+    /// events it would publish.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        /// Sightings, one JSON object per line (`-` for stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where the events go, one JSON object per line (`-` for stdout).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Simulate shoppers in the configured store; write sightings (JSON lines, the replay input)
+    /// and, beside them, the ground truth (`<out>.truth.json`).
+    Simulate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        shoppers: u32,
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Measure tracking accuracy on a simulated store: zone accuracy, false zone stays, visit
+    /// counts, for each positioning method beside the nearest-receiver baseline.
+    Accuracy {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        shoppers: u32,
+        #[arg(long, default_value_t = 120)]
+        minutes: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// RSSI noise, dB (indoor: about 6).
+        #[arg(long, default_value_t = 6.0)]
+        noise_db: f32,
+    },
+    /// Print the shipped, commented default configuration.
+    PrintDefaultConfig,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +97,73 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Replay {
+            config,
+            input,
+            output,
+        } => replay(&config, &input, &output)?,
+        Command::Simulate {
+            config,
+            shoppers,
+            minutes,
+            seed,
+            out,
+        } => {
+            let config = Config::load(&config)?;
+            let params = SimParams {
+                shoppers,
+                minutes,
+                seed,
+                ..SimParams::default()
+            };
+            let sim = simulate::run(config.store_layout(), &params)?;
+            let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            sim.write_sightings(BufWriter::new(file))
+                .with_context(|| format!("writing {}", out.display()))?;
+            let truth_path = out.with_extension("truth.json");
+            let truth = File::create(&truth_path)
+                .with_context(|| format!("creating {}", truth_path.display()))?;
+            serde_json::to_writer_pretty(BufWriter::new(truth), &sim.truth)?;
+            eprintln!(
+                "dwell-edge simulate: {} sightings of {} people to {}, truth in {}",
+                sim.sightings.len(),
+                sim.truth.people.len(),
+                out.display(),
+                truth_path.display()
+            );
+        }
+        Command::Accuracy {
+            config,
+            shoppers,
+            minutes,
+            seed,
+            noise_db,
+        } => {
+            let config = Config::load(&config)?;
+            let params = SimParams {
+                shoppers,
+                minutes,
+                seed,
+                noise_db,
+                ..SimParams::default()
+            };
+            println!(
+                "{:<10} {:>14} {:>12} {:>12} {:>13} {:>10}",
+                "method", "zone accuracy", "true stays", "false stays", "false / real", "visits ±"
+            );
+            for (mode, r) in simulate::accuracy::compare(&config, &params)? {
+                println!(
+                    "{:<10} {:>13.1}% {:>12} {:>12} {:>13.3} {:>9.1}%",
+                    format!("{mode:?}").to_lowercase(),
+                    r.zone_accuracy * 100.0,
+                    r.true_stays,
+                    r.false_stays,
+                    r.false_stays_per_real,
+                    r.visit_count_error * 100.0
+                );
+            }
+        }
+        Command::PrintDefaultConfig => print!("{}", dwell_edge::config::DEFAULT_CONFIG),
         Command::Decode { btsnoop, pcap } => {
             let out = BufWriter::new(io::stdout().lock());
             let summary = match (btsnoop, pcap) {
@@ -65,5 +180,75 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn replay(config: &Path, input: &Path, output: &Path) -> anyhow::Result<()> {
+    use dwell_edge::replay::{self, InputKind};
+    use dwell_edge::source::capture::{BtsnoopSource, PcapSource};
+    use io::Read;
+
+    let config = Config::load(config)?;
+    let kind = if input == Path::new("-") {
+        InputKind::Jsonl
+    } else {
+        let mut head = [0u8; 8];
+        let n = File::open(input)
+            .and_then(|mut f| f.read(&mut head))
+            .with_context(|| format!("opening {}", input.display()))?;
+        replay::sniff(&head[..n])
+    };
+    let writer: Box<dyn io::Write> = if output == Path::new("-") {
+        Box::new(BufWriter::new(io::stdout().lock()))
+    } else {
+        let f = File::create(output).with_context(|| format!("creating {}", output.display()))?;
+        Box::new(BufWriter::new(f))
+    };
+    let bar = io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let progress = |n: u64| {
+        if let Some(b) = &bar {
+            b.set_message(format!("{n} records"));
+            b.tick();
+        }
+    };
+    // Captures are heard by the gateway's own receiver.
+    let receiver = config.gateway.id.clone();
+    let summary = match kind {
+        InputKind::Jsonl => {
+            let reader: Box<dyn io::BufRead + Send> = if input == Path::new("-") {
+                Box::new(BufReader::new(io::stdin()))
+            } else {
+                Box::new(BufReader::new(File::open(input)?))
+            };
+            replay::run(&config, JsonlSource::new(reader), writer, progress)
+        }
+        InputKind::Btsnoop => replay::run(
+            &config,
+            BtsnoopSource::open(input, &receiver)?,
+            writer,
+            progress,
+        ),
+        InputKind::Pcap => replay::run(
+            &config,
+            PcapSource::open(input, &receiver)?,
+            writer,
+            progress,
+        ),
+    }
+    .with_context(|| format!("replaying {}", input.display()))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for e in &summary.first_errors {
+        eprintln!("dwell-edge replay: skipped {e}");
+    }
+    eprintln!("dwell-edge replay: {summary}");
     Ok(())
 }

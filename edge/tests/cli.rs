@@ -120,3 +120,96 @@ fn missing_capture_is_a_one_line_error() {
         "{err}"
     );
 }
+
+#[test]
+fn print_default_config_is_the_shipped_deploy_file() {
+    let out = edge().arg("print-default-config").output().unwrap();
+    assert!(out.status.success());
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/edge/dwell-edge.toml"
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), shipped);
+}
+
+#[test]
+fn simulate_then_replay_produces_visits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/edge/example-store.toml"
+    );
+    let sightings = dir.path().join("s.jsonl");
+    let out = edge()
+        .args([
+            "simulate",
+            "--config",
+            config,
+            "--shoppers",
+            "10",
+            "--minutes",
+            "20",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&sightings)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.truth.json")).unwrap()).unwrap();
+    assert!(truth["people"].as_array().unwrap().len() >= 10);
+
+    let events = dir.path().join("e.jsonl");
+    let out = edge()
+        .args(["replay", "--config", config, "--input"])
+        .arg(&sightings)
+        .arg("--output")
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&std::fs::read(&events).unwrap());
+    assert!(
+        lines
+            .iter()
+            .any(|e| e["type"] == "visit_end" && e["class"] == "visitor")
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|e| e["seq"].is_u64() && e["ts_ms"].is_i64())
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("(0 bad)"), "{err}");
+}
+
+#[test]
+fn broken_config_names_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("gw.toml");
+    std::fs::write(
+        &bad,
+        "[gateway]\nid = \"gw-1\"\nstore = \"s\"\ncolour = 1\n",
+    )
+    .unwrap();
+    let out = edge()
+        .args(["replay", "--config"])
+        .arg(&bad)
+        .args(["--input", "-", "--output", "-"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("gw.toml") && err.contains("colour"), "{err}");
+}

@@ -1,0 +1,145 @@
+//! The gateway's processing stages for one store, in order: observation → identify → track.
+//!
+//! Live scanning and offline replay both drive this one type with observations and clock ticks,
+//! so `dwell-edge replay` produces exactly the events the gateway would have published. It is
+//! synchronous and owns no I/O; the live gateway runs it as one stage between the sources and the
+//! outbox.
+//!
+//! Besides what the tracker concludes, the pipeline counts iOS background "overflow area"
+//! advertisements as `app_presence` per presence window: distinct addresses, held in memory for
+//! one window only and never emitted.
+
+use crate::config::Config;
+use crate::identify::{Identifier, Identity};
+use crate::source::{Observation, Radio};
+use crate::track::{DeviceKey, Sighting, TrackEvent, Tracker};
+use dwell_shared::wire::EventKind;
+use std::collections::HashSet;
+
+/// What the pipeline has seen, beyond what the tracker counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    pub observations: u64,
+    /// Advertisements of the store's own beacons (gateways, zone nodes): ignored.
+    pub own_beacons: u64,
+    /// iOS overflow-area advertisements counted as app presence.
+    pub app_presence: u64,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    identifier: Identifier,
+    tracker: Tracker,
+    interval_ms: i64,
+    app_window: Option<i64>,
+    app_seen: HashSet<[u8; 6]>,
+    stats: PipelineStats,
+}
+
+impl Pipeline {
+    pub fn new(config: &Config) -> Pipeline {
+        Pipeline {
+            identifier: Identifier::new(config.privacy.salt_rotation, 0, None),
+            tracker: Tracker::new(config.store_layout(), config.tracking),
+            interval_ms: i64::from(config.tracking.presence_interval_s.max(1)) * 1000,
+            app_window: None,
+            app_seen: HashSet::new(),
+            stats: PipelineStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        self.stats
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    pub fn tracker_mut(&mut self) -> &mut Tracker {
+        &mut self.tracker
+    }
+
+    /// Identifies and tracks one observation; concluded events are appended to `out`.
+    pub fn observe(&mut self, obs: &Observation, out: &mut Vec<TrackEvent>) {
+        self.stats.observations += 1;
+        self.roll_app_window(obs.ts_ms, out);
+        let identity = match &obs.radio {
+            Radio::Ble {
+                addr,
+                addr_type,
+                ad,
+            } => {
+                let id = self.identifier.ble(obs.ts_ms, *addr, *addr_type, ad);
+                if id == Identity::AppPresence {
+                    self.app_seen.insert(*addr);
+                }
+                id
+            }
+            Radio::Wifi { sa } => self.identifier.wifi(obs.ts_ms, *sa),
+        };
+        match identity {
+            Identity::Device {
+                device,
+                tier,
+                randomized,
+                power_1m,
+            } => {
+                let s = Sighting {
+                    ts_ms: obs.ts_ms,
+                    receiver: &obs.receiver,
+                    device: DeviceKey {
+                        id: &device,
+                        tier,
+                        randomized,
+                    },
+                    rssi: obs.rssi,
+                    power_1m,
+                };
+                self.tracker.observe(&s, out);
+            }
+            Identity::AppPresence => self.stats.app_presence += 1,
+            Identity::OwnBeacon => self.stats.own_beacons += 1,
+        }
+    }
+
+    /// Advances time to `now_ms` (milestones, exits, visit ends, counts).
+    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<TrackEvent>) {
+        self.roll_app_window(now_ms, out);
+        self.tracker.tick(now_ms, out);
+    }
+
+    /// Ends everything still open (end of a replay).
+    pub fn finish(&mut self, out: &mut Vec<TrackEvent>) {
+        if let Some(w) = self.app_window {
+            self.emit_app_presence(w + self.interval_ms, out);
+        }
+        self.tracker.finish(out);
+    }
+
+    fn roll_app_window(&mut self, now_ms: i64, out: &mut Vec<TrackEvent>) {
+        let start = now_ms.div_euclid(self.interval_ms) * self.interval_ms;
+        match self.app_window {
+            None => self.app_window = Some(start),
+            Some(w) if start > w => {
+                self.emit_app_presence(w + self.interval_ms, out);
+                self.app_window = Some(start);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn emit_app_presence(&mut self, at_ms: i64, out: &mut Vec<TrackEvent>) {
+        if self.app_seen.is_empty() {
+            return;
+        }
+        out.push(TrackEvent {
+            ts_ms: at_ms,
+            kind: EventKind::AppPresence {
+                count: self.app_seen.len() as u32,
+                window_s: (self.interval_ms / 1000) as u32,
+            },
+        });
+        self.app_seen.clear();
+    }
+}
