@@ -11,6 +11,12 @@
 //!
 //! Parsing borrows the event bytes and never allocates. A length that runs past the event is an
 //! error for that report and ends the walk; reports before it stand.
+//!
+//! The other direction lives here too: [`Command`] builds the HCI commands that bring a controller
+//! up as a passive LE scanner with duplicate filtering off, and that make it advertise a beacon.
+//! The zone-node firmware writes them to its UART and the gateway's raw HCI socket writes them to
+//! the kernel's HCI user channel, byte for byte the same; [`parse_command_result`] reads the
+//! controller's answer.
 
 use core::fmt;
 
@@ -333,6 +339,227 @@ pub fn encode_legacy_report(
     Some(total)
 }
 
+/// H4 packet indicator of an HCI command (host → controller).
+pub const H4_COMMAND: u8 = 0x01;
+/// HCI event code of Command Complete.
+pub const EVENT_COMMAND_COMPLETE: u8 = 0x0e;
+/// HCI event code of Command Status.
+pub const EVENT_COMMAND_STATUS: u8 = 0x0f;
+/// HCI event code of Hardware Error (the controller reset itself).
+pub const EVENT_HARDWARE_ERROR: u8 = 0x10;
+
+/// HCI command opcodes (OGF << 10 | OCF) Dwell sends.
+pub mod opcode {
+    pub const SET_EVENT_MASK: u16 = 0x0c01;
+    pub const RESET: u16 = 0x0c03;
+    pub const LE_SET_EVENT_MASK: u16 = 0x2001;
+    pub const LE_SET_ADV_PARAMETERS: u16 = 0x2006;
+    pub const LE_SET_ADV_DATA: u16 = 0x2008;
+    pub const LE_SET_ADV_ENABLE: u16 = 0x200a;
+    pub const LE_SET_SCAN_PARAMETERS: u16 = 0x200b;
+    pub const LE_SET_SCAN_ENABLE: u16 = 0x200c;
+}
+
+/// The default event mask (Core spec: `0x00001FFFFFFFFFFF`) plus bit 61, LE Meta. LE Meta is *not*
+/// in the default mask, and without it a strict controller never reports an advertisement.
+pub const EVENT_MASK_WITH_LE_META: u64 = 0x2000_1fff_ffff_ffff;
+
+/// LE event mask: the spec's default five LE events (connection complete, advertising report,
+/// connection update, remote features, LTK request). Sent explicitly after reset so a controller
+/// that kept another host's mask still reports legacy advertisements (bit 1).
+pub const LE_EVENT_MASK_DEFAULT: u64 = 0x0000_0000_0000_001f;
+
+/// Non-connectable undirected advertising (ADV_NONCONN_IND): a beacon accepts no connections.
+pub const ADV_NONCONN_IND: u8 = 0x03;
+
+/// Longest parameter block Dwell sends (LE Set Advertising Data: 1 + 31).
+pub const MAX_COMMAND_PARAMS: usize = 32;
+
+/// Longest legacy advertising payload.
+pub const MAX_LEGACY_ADV_DATA: usize = 31;
+
+/// One HCI command in H4 form (`01`, opcode LE, length, parameters), ready to write to a UART or
+/// an HCI user-channel socket. Fixed-size, no allocation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Command {
+    buf: [u8; 4 + MAX_COMMAND_PARAMS],
+    len: u8,
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Command({})", crate::hex::Hex(self.as_bytes()))
+    }
+}
+
+impl Command {
+    /// A command with up to [`MAX_COMMAND_PARAMS`] parameter bytes; `None` if longer.
+    pub fn new(opcode: u16, params: &[u8]) -> Option<Self> {
+        if params.len() > MAX_COMMAND_PARAMS {
+            return None;
+        }
+        let mut buf = [0u8; 4 + MAX_COMMAND_PARAMS];
+        buf[0] = H4_COMMAND;
+        buf[1..3].copy_from_slice(&opcode.to_le_bytes());
+        buf[3] = params.len() as u8;
+        buf[4..4 + params.len()].copy_from_slice(params);
+        Some(Command {
+            buf,
+            len: (4 + params.len()) as u8,
+        })
+    }
+
+    /// A command whose parameter length is checked at compile time.
+    pub fn fixed<const P: usize>(opcode: u16, params: [u8; P]) -> Self {
+        const { assert!(P <= MAX_COMMAND_PARAMS) };
+        match Self::new(opcode, &params) {
+            Some(c) => c,
+            // The const assertion above rules this out.
+            None => unreachable!(),
+        }
+    }
+
+    pub fn opcode(&self) -> u16 {
+        u16::from_le_bytes([self.buf[1], self.buf[2]])
+    }
+
+    /// The parameter bytes.
+    pub fn params(&self) -> &[u8] {
+        &self.buf[4..usize::from(self.len)]
+    }
+
+    /// The H4 bytes to write: indicator, opcode, length, parameters.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    /// `HCI_Reset`: `01 03 0c 00`.
+    pub fn reset() -> Self {
+        Self::fixed(opcode::RESET, [])
+    }
+
+    /// `HCI_Set_Event_Mask`.
+    pub fn set_event_mask(mask: u64) -> Self {
+        Self::fixed(opcode::SET_EVENT_MASK, mask.to_le_bytes())
+    }
+
+    /// `HCI_LE_Set_Event_Mask`.
+    pub fn le_set_event_mask(mask: u64) -> Self {
+        Self::fixed(opcode::LE_SET_EVENT_MASK, mask.to_le_bytes())
+    }
+
+    /// `LE_Set_Scan_Parameters`: passive, public own address, accept all advertisers.
+    pub fn le_set_scan_parameters(p: &ScanParams) -> Self {
+        let i = p.interval.to_le_bytes();
+        let w = p.window.to_le_bytes();
+        Self::fixed(
+            opcode::LE_SET_SCAN_PARAMETERS,
+            [0x00, i[0], i[1], w[0], w[1], 0x00, 0x00],
+        )
+    }
+
+    /// `LE_Set_Scan_Enable`, duplicate filtering always off: presence needs every advertisement,
+    /// not one per device per scan.
+    pub fn le_set_scan_enable(enable: bool) -> Self {
+        Self::fixed(opcode::LE_SET_SCAN_ENABLE, [u8::from(enable), 0x00])
+    }
+
+    /// `LE_Set_Advertising_Parameters`: `interval` (0.625 ms units) as both minimum and maximum,
+    /// `adv_type` (e.g. [`ADV_NONCONN_IND`]), public own address, undirected, all three channels,
+    /// no filter.
+    pub fn le_set_adv_parameters(interval: u16, adv_type: u8) -> Self {
+        let i = interval.to_le_bytes();
+        Self::fixed(
+            opcode::LE_SET_ADV_PARAMETERS,
+            [
+                i[0], i[1], i[0], i[1], adv_type, 0x00, // own address: public
+                0x00, // peer address type (unused when undirected)
+                0, 0, 0, 0, 0, 0,    // peer address
+                0x07, // channels 37, 38, 39
+                0x00, // no filter
+            ],
+        )
+    }
+
+    /// `LE_Set_Advertising_Data`: length byte, then the payload zero-padded to 31 bytes. `None`
+    /// if the payload is longer than a legacy advertisement holds.
+    pub fn le_set_adv_data(payload: &[u8]) -> Option<Self> {
+        if payload.len() > MAX_LEGACY_ADV_DATA {
+            return None;
+        }
+        let mut params = [0u8; 1 + MAX_LEGACY_ADV_DATA];
+        params[0] = payload.len() as u8;
+        params[1..1 + payload.len()].copy_from_slice(payload);
+        Some(Self::fixed(opcode::LE_SET_ADV_DATA, params))
+    }
+
+    /// `LE_Set_Advertising_Enable`.
+    pub fn le_set_adv_enable(enable: bool) -> Self {
+        Self::fixed(opcode::LE_SET_ADV_ENABLE, [u8::from(enable)])
+    }
+}
+
+/// Scan timing, in the controller's units of 0.625 ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanParams {
+    /// Time between scan starts (0x0004..=0x4000).
+    pub interval: u16,
+    /// Time listening per interval (≤ interval). Equal to the interval: listen continuously.
+    pub window: u16,
+}
+
+impl Default for ScanParams {
+    /// 60 ms interval and window: continuous listening, hopping channel every 60 ms.
+    fn default() -> Self {
+        ScanParams {
+            interval: 0x0060,
+            window: 0x0060,
+        }
+    }
+}
+
+/// The controller's answer to a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandResult {
+    /// Command Complete: the command ran; `status` 0 is success.
+    Complete { opcode: u16, status: u8 },
+    /// Command Status: accepted (`status` 0, a Command Complete or another event follows) or
+    /// refused.
+    Status { opcode: u16, status: u8 },
+}
+
+impl CommandResult {
+    pub fn opcode(&self) -> u16 {
+        match *self {
+            CommandResult::Complete { opcode, .. } | CommandResult::Status { opcode, .. } => opcode,
+        }
+    }
+
+    pub fn status(&self) -> u8 {
+        match *self {
+            CommandResult::Complete { status, .. } | CommandResult::Status { status, .. } => status,
+        }
+    }
+}
+
+/// Reads a Command Complete or Command Status event (starting at the event code, like
+/// [`parse_event`]); `None` for any other event or a short one.
+pub fn parse_command_result(event: &[u8]) -> Option<CommandResult> {
+    match event {
+        // num_packets, opcode, status, return parameters…
+        [EVENT_COMMAND_COMPLETE, _, _, lo, hi, status, ..] => Some(CommandResult::Complete {
+            opcode: u16::from_le_bytes([*lo, *hi]),
+            status: *status,
+        }),
+        // status, num_packets, opcode
+        [EVENT_COMMAND_STATUS, _, status, _, lo, hi, ..] => Some(CommandResult::Status {
+            opcode: u16::from_le_bytes([*lo, *hi]),
+            status: *status,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,5 +676,69 @@ mod tests {
             (addr, 1, 3, Some(-55))
         );
         assert_eq!(r.data, &[2, 1, 6]);
+    }
+
+    #[test]
+    fn command_golden_bytes() {
+        assert_eq!(Command::reset().as_bytes(), &[0x01, 0x03, 0x0c, 0x00]);
+        assert_eq!(
+            Command::set_event_mask(EVENT_MASK_WITH_LE_META).as_bytes(),
+            &[
+                0x01, 0x01, 0x0c, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x00, 0x20
+            ]
+        );
+        assert_eq!(
+            Command::le_set_event_mask(LE_EVENT_MASK_DEFAULT).as_bytes(),
+            &[0x01, 0x01, 0x20, 0x08, 0x1f, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            Command::le_set_scan_parameters(&ScanParams::default()).as_bytes(),
+            &[
+                0x01, 0x0b, 0x20, 0x07, 0x00, 0x60, 0x00, 0x60, 0x00, 0x00, 0x00
+            ]
+        );
+        assert_eq!(
+            Command::le_set_scan_enable(true).as_bytes(),
+            &[0x01, 0x0c, 0x20, 0x02, 0x01, 0x00]
+        );
+        assert_eq!(
+            Command::le_set_adv_parameters(160, ADV_NONCONN_IND).as_bytes(),
+            &[
+                0x01, 0x06, 0x20, 0x0f, 0xa0, 0x00, 0xa0, 0x00, 0x03, 0x00, 0x00, 0, 0, 0, 0, 0, 0,
+                0x07, 0x00
+            ]
+        );
+        assert_eq!(
+            Command::le_set_adv_enable(true).as_bytes(),
+            &[0x01, 0x0a, 0x20, 0x01, 0x01]
+        );
+        let data = Command::le_set_adv_data(&[2, 1, 6]).unwrap();
+        assert_eq!(data.as_bytes().len(), 4 + 32);
+        assert_eq!(&data.as_bytes()[..8], &[0x01, 0x08, 0x20, 0x20, 3, 2, 1, 6]);
+        assert!(data.as_bytes()[8..].iter().all(|&b| b == 0));
+        assert!(Command::le_set_adv_data(&[0; 32]).is_none());
+        assert!(Command::new(0x2008, &[0; 33]).is_none());
+        assert_eq!(data.opcode(), opcode::LE_SET_ADV_DATA);
+        assert_eq!(data.params().len(), 32);
+    }
+
+    #[test]
+    fn command_results_are_read() {
+        assert_eq!(
+            parse_command_result(&[0x0e, 0x04, 0x01, 0x03, 0x0c, 0x00]),
+            Some(CommandResult::Complete {
+                opcode: opcode::RESET,
+                status: 0
+            })
+        );
+        assert_eq!(
+            parse_command_result(&[0x0f, 0x04, 0x0c, 0x01, 0x0a, 0x20]),
+            Some(CommandResult::Status {
+                opcode: opcode::LE_SET_ADV_ENABLE,
+                status: 0x0c
+            })
+        );
+        assert_eq!(parse_command_result(&[0x0e, 0x01, 0x01]), None);
+        assert_eq!(parse_command_result(&[0x3e, 0x03, 0x02, 0x01, 0x00]), None);
     }
 }

@@ -6,12 +6,13 @@ use dwell_shared::{frame, hci};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for parsed in [hci::parse_h4(data), hci::parse_event(data)] {
-        if let Ok(reports) = parsed {
-            for r in reports.flatten() {
-                assert!(r.data.len() <= data.len());
-                frame::frames(r.data).count();
-            }
+    for reports in [hci::parse_h4(data), hci::parse_event(data)]
+        .into_iter()
+        .flatten()
+    {
+        for r in reports.flatten() {
+            assert!(r.data.len() <= data.len());
+            frame::frames(r.data).count();
         }
     }
     if let Some(r) = hci::salvage_single_legacy(data) {

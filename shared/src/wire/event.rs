@@ -78,6 +78,16 @@ pub enum EventKind {
     /// iOS background "overflow area" advertisements of the retailer's app seen in the window:
     /// app presence, not people.
     AppPresence { count: u32, window_s: u32 },
+    /// People through the entrance, counted by a zone node's break-beams over `window_s`.
+    Door {
+        /// The receiver id of the node that counted.
+        node: String,
+        #[serde(rename = "in")]
+        entered: u32,
+        #[serde(rename = "out")]
+        exited: u32,
+        window_s: u32,
+    },
     /// An event type this build does not know (a newer gateway's). Serializes as
     /// `"type":"unknown"`; never produce one deliberately.
     #[serde(other)]
@@ -96,6 +106,7 @@ impl EventKind {
             EventKind::Presence { .. } => "presence",
             EventKind::Traffic { .. } => "traffic",
             EventKind::AppPresence { .. } => "app_presence",
+            EventKind::Door { .. } => "door",
             EventKind::Unknown => "unknown",
         }
     }
@@ -293,6 +304,18 @@ mod tests {
                     },
                 ),
                 r#"{"seq":12,"ts_ms":1760000000000,"type":"app_presence","count":4,"window_s":60}"#,
+            ),
+            (
+                ev(
+                    13,
+                    EventKind::Door {
+                        node: "n-1".into(),
+                        entered: 5,
+                        exited: 3,
+                        window_s: 60,
+                    },
+                ),
+                r#"{"seq":13,"ts_ms":1760000000000,"type":"door","node":"n-1","in":5,"out":3,"window_s":60}"#,
             ),
         ];
         for (event, json) in &cases {
