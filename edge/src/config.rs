@@ -20,7 +20,9 @@
 //! types deliberately tolerate unknown fields, a file must not), then converted.
 
 use crate::identify::SaltRotation;
+use crate::outbox::OutboxConfig;
 use crate::track::TrackOptions;
+use crate::uplink::{TlsConfig, UplinkConfig};
 use dwell_shared::definitions::{
     DEFINITIONS_VERSION, DefinitionsError, Milestones, VisitDefinitions,
 };
@@ -54,7 +56,25 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub outbox: OutboxConfig,
     pub privacy: PrivacyConfig,
+    pub metrics: MetricsConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` HTTP endpoint; empty turns it off. Loopback by default: put a
+    /// reverse proxy or the node exporter's textfile in front of it to expose it further.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
 }
 
 /// `[gateway]`: who this gateway is. (Its `store`, `timezone` and `entrance` are part of the
@@ -198,25 +218,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// `[outbox]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OutboxConfig {
-    /// The sled database directory.
-    pub path: PathBuf,
-    /// Cap on disk; when full the oldest events are dropped and counted.
-    pub max_bytes: u64,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        OutboxConfig {
-            path: "/var/lib/dwell-edge/outbox".into(),
-            max_bytes: 1 << 30,
-        }
-    }
-}
-
 /// `[privacy]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -234,7 +235,7 @@ impl Default for PrivacyConfig {
 
 /// One `[[sources]]` entry. `receiver` is the `[[receivers]]` id its sightings are attributed to
 /// (default: the gateway's id; see [`Config::receiver_of`]).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     /// BLE through a raw HCI socket (HCI user channel), duplicate filtering off.
@@ -265,15 +266,24 @@ pub enum SourceConfig {
         path: PathBuf,
         #[serde(default)]
         receiver: Option<String>,
+        /// Replay speed (1 = as recorded; 60 = an hour a minute).
+        #[serde(default = "real_time")]
+        speed: f64,
     },
     /// Replay of a pcap/pcapng Wi-Fi capture.
     Pcap {
         path: PathBuf,
         #[serde(default)]
         receiver: Option<String>,
+        #[serde(default = "real_time")]
+        speed: f64,
     },
     /// Replay of recorded sightings (JSONL); each record names its receiver.
-    Jsonl { path: PathBuf },
+    Jsonl {
+        path: PathBuf,
+        #[serde(default = "real_time")]
+        speed: f64,
+    },
     /// Simulated shoppers walking this floor plan.
     Simulator {
         #[serde(default = "default_shoppers")]
@@ -281,6 +291,10 @@ pub enum SourceConfig {
         #[serde(default)]
         seed: u64,
     },
+}
+
+fn real_time() -> f64 {
+    1.0
 }
 
 fn default_shoppers() -> u32 {
@@ -330,12 +344,12 @@ impl SourceConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "{origin}: cannot read the config file: {source}; check the path given to --config (default {DEFAULT_PATH}) and that the dwell-edge user can read it"
+        "{origin}: cannot read the config file: {error}; check the path given to --config (default {DEFAULT_PATH}) and that the dwell-edge user can read it"
     )]
     Read {
         origin: String,
-        #[source]
-        source: std::io::Error,
+        /// Shown in the message, so not also a `source` (it would print twice).
+        error: std::io::Error,
     },
     #[error("{}", invalid_message(.origin, *.line, .key, .problem, .fix))]
     Invalid {
@@ -398,9 +412,9 @@ impl Config {
     /// Reads and validates the file at `path` (errors name it as given).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             origin: origin.clone(),
-            source,
+            error,
         })?;
         Config::from_toml_str(&text, &origin)
     }
@@ -554,6 +568,8 @@ struct RawConfig {
     outbox: OutboxConfig,
     #[serde(default)]
     privacy: PrivacyConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
     #[serde(default)]
     sources: Vec<SourceConfig>,
 }
@@ -773,6 +789,17 @@ impl RawConfig {
             id: self.gateway.id,
         };
         for (i, source) in self.sources.iter().enumerate() {
+            if let SourceConfig::Btsnoop { speed, .. }
+            | SourceConfig::Pcap { speed, .. }
+            | SourceConfig::Jsonl { speed, .. } = source
+                && !(speed.is_finite() && *speed > 0.0)
+            {
+                return Err(problem(
+                    format!("sources[{i}].speed"),
+                    format!("{speed} is not a positive number"),
+                    "1 replays as recorded, 60 replays an hour a minute",
+                ));
+            }
             let receiver = match source.receiver() {
                 Some(r) => r,
                 None if source.has_receiver() => &gateway.id,
@@ -802,6 +829,7 @@ impl RawConfig {
             broker,
             outbox: self.outbox,
             privacy: self.privacy,
+            metrics: self.metrics,
             sources: self.sources,
         })
     }
@@ -878,6 +906,67 @@ fn explain_definitions_error(e: &DefinitionsError) -> Problem {
         DefinitionsError::TooManyMilestones { .. } => "keep at most 16".into(),
     };
     (format!("visit.{field}"), rest.into(), fix)
+}
+
+impl Config {
+    /// The uplink's settings: ids from `[gateway]`, connection from `[broker]`. Reads
+    /// `password_file` now, so a missing file is a config error at start-up, not a failed connect.
+    pub fn uplink(&self, origin: &str) -> Result<UplinkConfig, ConfigError> {
+        let invalid = |key: &str, problem: String, fix: &str| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            line: None,
+            key: key.to_owned(),
+            problem,
+            fix: fix.to_owned(),
+        };
+        let ep = self
+            .broker
+            .endpoint()
+            .map_err(|p| invalid("broker.url", p, "use mqtt://host:1883 or mqtts://host:8883"))?;
+        let password = match (&self.broker.password, &self.broker.password_file) {
+            (Some(p), _) => Some(p.expose().to_owned()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| {
+                        invalid(
+                            "broker.password_file",
+                            format!("{}: {e}", f.display()),
+                            "point it at a file the dwell-edge user can read",
+                        )
+                    })?
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let tls = if ep.tls {
+            let ca_file = self.broker.ca_file.clone().ok_or_else(|| {
+                invalid(
+                    "broker.ca_file",
+                    "a TLS broker needs the CA certificate that signed its certificate".into(),
+                    "set ca_file = \"/etc/dwell-edge/ca.pem\" (PEM)",
+                )
+            })?;
+            Some(TlsConfig {
+                ca_file,
+                client_cert_file: None,
+                client_key_file: None,
+            })
+        } else {
+            None
+        };
+        let mut u = UplinkConfig::new(self.store(), self.gateway.id.clone());
+        u.host = ep.host;
+        u.port = ep.port;
+        u.client_id = Some(self.client_id());
+        u.username = self.broker.username.clone();
+        u.password = password;
+        u.tls = tls;
+        u.keep_alive_s = u64::from(self.broker.keep_alive_s);
+        Ok(u)
+    }
 }
 
 #[cfg(test)]

@@ -38,9 +38,32 @@ pub fn advertisement(payload: &[u8]) -> Map<String, Value> {
     if let Some(e) = fields.error {
         obj.insert("ad_error".into(), Value::String(e.to_string()));
     }
-    let frames: Vec<Frame> = frame::frames(payload).collect();
+    let mut it = frame::frames(payload);
+    let frames: Vec<Frame> = it.by_ref().collect();
     obj.insert("frames".into(), json!(frames));
+    if it.repaired() > 0 {
+        warn(
+            &mut obj,
+            format!(
+                "{} Eddystone frame(s) completed from bytes after an AD structure that declared too few",
+                it.repaired()
+            ),
+        );
+    }
     obj
+}
+
+/// Adds a notice to the object's `warnings` list: the output is still given, but the input was
+/// not as the specification says.
+fn warn(obj: &mut Map<String, Value>, text: String) {
+    match obj
+        .entry("warnings")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        Value::Array(list) => list.push(Value::String(text)),
+        // `warnings` is only ever written here, as a list.
+        other => *other = Value::Array(vec![Value::String(text)]),
+    }
 }
 
 /// The JSON object for one HCI advertising report: address, type, RSSI, then the advertisement.
@@ -94,11 +117,9 @@ pub fn line(text: &str) -> Value {
         Ok(Err(e)) | Err(e) => match hci::salvage_single_legacy(&bytes) {
             Some(r) => {
                 let mut obj = report(&r);
-                obj.insert(
-                    "warning".into(),
-                    Value::String(format!(
-                        "{e}; read as one report running to the last byte (RSSI)"
-                    )),
+                warn(
+                    &mut obj,
+                    format!("{e}; read as one report running to the last byte (RSSI)"),
                 );
                 Value::Object(obj)
             }
@@ -251,7 +272,7 @@ mod tests {
         assert_eq!(v["addr"], "00:0b:57:5b:56:43");
         assert_eq!(v["rssi"], -86);
         assert_eq!(v["local_name"], "Mon 5643");
-        assert!(v.get("warning").is_none());
+        assert!(v.get("warnings").is_none());
     }
 
     #[test]

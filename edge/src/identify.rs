@@ -8,7 +8,8 @@
 //!   ids: `ibeacon:<uuid>:<major>:<minor>`, `altbeacon:<id1>:<id2>:<id3>`,
 //!   `eddystone:<namespace>:<instance>`.
 //! - **Anonymous** — everything else (Wi-Fi probe requests, phones without the app): the address is
-//!   hashed, `h:<16 hex>` = first 8 bytes of HMAC-SHA256(salt, address), with a salt that rotates
+//!   hashed, `h:<16 hex>` = [`dwell_shared::anon`]'s keyed hash (AES-128 under the salt, the same
+//!   function the zone nodes use), with a salt that rotates
 //!   (daily by default; every minute in strict mode, where the tracker emits counts only). The salt
 //!   is random, lives only in memory, and is replaced at each rotation, so hashes of different
 //!   periods cannot be linked, not even by whoever holds the gateway afterwards.
@@ -22,12 +23,11 @@
 //! presence, not as people.
 
 use dwell_shared::Uuid;
+use dwell_shared::anon::{AnonKey, KIND_WIFI};
 use dwell_shared::frame::{self, Frame, ibeacon};
 use dwell_shared::hex::Hex;
 use dwell_shared::wire::DeviceTier;
 use dwell_shared::{ad, distance};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use std::fmt::Write as _;
 
 /// How often the anonymous-tier salt changes.
@@ -60,13 +60,6 @@ pub enum RawAddr {
 }
 
 impl RawAddr {
-    fn bytes(&self) -> &[u8; 6] {
-        match self {
-            RawAddr::Ble { addr, .. } => addr,
-            RawAddr::Wifi { sa } => sa,
-        }
-    }
-
     /// Whether the address is of a kind that rotates, so one device shows up under many.
     pub fn is_randomized(&self) -> bool {
         match *self {
@@ -107,7 +100,7 @@ pub struct Identifier {
     /// The retailer's iBeacon UUID: frames with it are our own store beacons.
     own_beacon_uuid: Option<Uuid>,
     period: i64,
-    salt: [u8; 32],
+    key: AnonKey,
 }
 
 /// Apple continuity message type for the background "overflow area" (service UUIDs of
@@ -125,7 +118,8 @@ impl Identifier {
             rotation_offset_ms: i64::from(rotation_offset_s) * 1000,
             own_beacon_uuid,
             period: i64::MIN,
-            salt: [0; 32],
+            // Replaced by a random salt before first use (the period check in `key_for`).
+            key: AnonKey::new(&[0; 16]),
         }
     }
 
@@ -135,14 +129,16 @@ impl Identifier {
 
     /// Replaces the salt when `ts_ms` falls in a new period. Time comes from the observations, so
     /// replay rotates exactly as live would.
-    fn salt_for(&mut self, ts_ms: i64) -> &[u8; 32] {
+    fn key_for(&mut self, ts_ms: i64) -> &AnonKey {
         let period = (ts_ms - self.rotation_offset_ms).div_euclid(self.rotation.period_ms());
         if period != self.period {
+            let mut salt = [0u8; 16];
             // If the OS cannot give randomness the gateway must not run with a guessable salt.
-            getrandom::fill(&mut self.salt).expect("operating system random source available");
+            getrandom::fill(&mut salt).expect("operating system random source available");
+            self.key = AnonKey::new(&salt);
             self.period = period;
         }
-        &self.salt
+        &self.key
     }
 
     /// Identifies a BLE advertisement (`payload` = its AD structures).
@@ -211,14 +207,14 @@ impl Identifier {
 
     fn anonymous(&mut self, ts_ms: i64, raw: RawAddr) -> Identity {
         let randomized = raw.is_randomized();
-        let salt = *self.salt_for(ts_ms);
-        // HMAC accepts keys of any length; 32 bytes cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&salt).expect("any key length");
-        mac.update(raw.bytes());
-        let digest = mac.finalize().into_bytes();
+        let (kind, addr) = match raw {
+            RawAddr::Ble { addr, addr_type } => (addr_type, addr),
+            RawAddr::Wifi { sa } => (KIND_WIFI, sa),
+        };
+        let hash = self.key_for(ts_ms).hash(kind, &addr);
         let mut device = String::with_capacity(18);
         device.push_str("h:");
-        for b in &digest[..8] {
+        for b in &hash {
             // Writing to a String cannot fail.
             let _ = write!(device, "{b:02x}");
         }

@@ -14,14 +14,27 @@
 //! - [`pipeline`] — the stages above joined for one store; live and replay both drive it.
 //! - [`outbox`] — the durable, capped, seq-ordered store events wait in until the broker acks them.
 //! - [`uplink`] — the forwarder: outbox → MQTT (QoS 1, delete on PubAck), a state machine.
+//! - [`control`] — the gateway's subscription to its pushed layout and its zone nodes' reports.
+//! - [`gateway`] — `dwell-edge run`: every stage joined by bounded channels, with shutdown.
+//! - [`metrics`] — `/metrics` in the Prometheus text format.
 //! - [`replay`] — `dwell-edge replay`: recorded sightings through the pipeline, offline.
 //! - [`simulate`] — simulated shoppers in a floor plan, with ground truth and accuracy scoring.
+//! - [`mod@bench`] — `dwell-edge bench`: sightings/s through the real stages, and resident memory.
+//! - [`doctor`] — `dwell-edge doctor`: config, radios, broker, disk, clock, each with its fix.
 //! - [`decode`] — `dwell-edge decode`: hex lines, btsnoop captures and pcap files to JSON lines.
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the raw HCI and AF_PACKET sockets (source/hci_socket.rs,
+// source/wifi_monitor.rs) each build one sockaddr in a tiny `#[allow(unsafe_code)]` block with a
+// `// SAFETY:` comment; nothing else may.
+#![deny(unsafe_code)]
 
+pub mod bench;
 pub mod config;
+pub mod control;
 pub mod decode;
+pub mod doctor;
+pub mod gateway;
 pub mod identify;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod replay;

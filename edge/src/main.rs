@@ -73,6 +73,28 @@ enum Command {
         #[arg(long, default_value_t = 6.0)]
         noise_db: f32,
     },
+    /// Run the gateway: sources → pipeline → outbox → MQTT, until SIGINT/SIGTERM.
+    Run {
+        #[arg(long, default_value = dwell_edge::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Measure the hot path on this machine: sightings/s on one core through decode → identify →
+    /// track → outbox, and resident memory with every device tracked.
+    Bench {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Seconds of data (each device is heard by three receivers every second).
+        #[arg(long, default_value_t = 30)]
+        seconds: u32,
+    },
+    /// Check the Bluetooth stack, capture permissions, broker reachability and credentials, disk
+    /// space, clock and metrics port, and say what to fix. Exits non-zero if anything failed.
+    Doctor {
+        #[arg(long, default_value = dwell_edge::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// Print the shipped, commented default configuration.
     PrintDefaultConfig,
 }
@@ -97,6 +119,29 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run { config } => {
+            let origin = config.display().to_string();
+            let config = Config::load(&config)?;
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(io::stderr)
+                .with_ansi(io::stderr().is_terminal())
+                .init();
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let on_signal = shutdown.clone();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    tracing::info!("shutting down: draining the pipeline and the uplink");
+                    on_signal.cancel();
+                });
+                dwell_edge::gateway::run(config, &origin, shutdown).await
+            })?;
+        }
         Command::Replay {
             config,
             input,
@@ -161,6 +206,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     r.false_stays_per_real,
                     r.visit_count_error * 100.0
                 );
+            }
+        }
+        Command::Bench {
+            config,
+            devices,
+            seconds,
+        } => {
+            let config = Config::load(&config)?;
+            let dir = std::env::temp_dir().join(format!("dwell-edge-bench-{}", std::process::id()));
+            let r = dwell_edge::bench::run(&config, devices, seconds, &dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            let r = r?;
+            println!(
+                "{} sightings of {} devices in {:.2} s: {:.0} sightings/s on one core; {} events; \
+                 {} devices tracked; resident memory {:.1} MiB",
+                r.sightings,
+                r.devices,
+                r.seconds,
+                r.sightings_per_s,
+                r.events,
+                r.tracked_devices,
+                r.rss_bytes as f64 / 1048576.0
+            );
+        }
+        Command::Doctor { config } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let checks = runtime.block_on(dwell_edge::doctor::run(&config));
+            if dwell_edge::doctor::print(&checks) {
+                anyhow::bail!("doctor found problems; fix the FAIL lines above");
             }
         }
         Command::PrintDefaultConfig => print!("{}", dwell_edge::config::DEFAULT_CONFIG),
@@ -251,4 +325,27 @@ fn replay(config: &Path, input: &Path, output: &Path) -> anyhow::Result<()> {
     }
     eprintln!("dwell-edge replay: {summary}");
     Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

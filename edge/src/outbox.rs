@@ -74,6 +74,10 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// How long `open` waits for sled's directory lock to be released.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// The first seq a new outbox hands out. Not 0, so a zero on the wire always means "unset", and
+/// `dwell-edge replay` numbers the same way.
+pub const FIRST_SEQ: u64 = 1;
+
 /// The on-disk layout version written to `meta/layout`.
 const LAYOUT_VERSION: u64 = 1;
 const META_LAYOUT: &[u8] = b"layout";
@@ -87,6 +91,7 @@ const KEY_LEN: u64 = 8;
 #[serde(deny_unknown_fields)]
 pub struct OutboxConfig {
     /// The sled directory (created if missing).
+    #[serde(default = "default_path")]
     pub path: PathBuf,
     /// The cap on stored records, key + value bytes; oldest are dropped beyond it.
     #[serde(default = "default_max_bytes")]
@@ -94,6 +99,19 @@ pub struct OutboxConfig {
     /// Whether `append` returns only after its records are flushed.
     #[serde(default = "default_durable")]
     pub durable: bool,
+}
+
+/// Where the packaged gateway keeps its outbox (the systemd unit's StateDirectory).
+pub const DEFAULT_PATH: &str = "/var/lib/dwell-edge/outbox";
+
+fn default_path() -> PathBuf {
+    DEFAULT_PATH.into()
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig::new(DEFAULT_PATH)
+    }
 }
 
 fn default_max_bytes() -> u64 {
@@ -304,7 +322,9 @@ impl SledOutbox {
             last = read_u64(&k);
         }
         let reserved = meta.get(META_NEXT_SEQ)?.as_deref().and_then(read_u64);
-        let next_seq = reserved.unwrap_or(0).max(last.map_or(0, |l| l + 1));
+        let next_seq = reserved
+            .unwrap_or(FIRST_SEQ)
+            .max(last.map_or(FIRST_SEQ, |l| l + 1));
         let dropped = meta
             .get(META_DROPPED)?
             .as_deref()
@@ -518,8 +538,8 @@ impl Default for MemOutbox {
     fn default() -> Self {
         MemOutbox {
             state: Mutex::default(),
-            next_seq: Mutex::new(0),
-            appended: watch::channel(0).0,
+            next_seq: Mutex::new(FIRST_SEQ),
+            appended: watch::channel(FIRST_SEQ).0,
         }
     }
 }

@@ -13,7 +13,10 @@ use crate::config::Config;
 use crate::identify::{Identifier, Identity};
 use crate::source::{Observation, Radio};
 use crate::track::{DeviceKey, Sighting, TrackEvent, Tracker};
-use dwell_shared::wire::EventKind;
+use dwell_shared::Uuid;
+use dwell_shared::hex::Hex;
+use dwell_shared::node_report::{Identity as NodeIdentity, Report};
+use dwell_shared::wire::{DeviceTier, EventKind};
 use std::collections::HashSet;
 
 /// What the pipeline has seen, beyond what the tracker counts.
@@ -24,6 +27,8 @@ pub struct PipelineStats {
     pub own_beacons: u64,
     /// iOS overflow-area advertisements counted as app presence.
     pub app_presence: u64,
+    /// Zone-node reports taken.
+    pub node_reports: u64,
 }
 
 #[derive(Debug)]
@@ -100,6 +105,85 @@ impl Pipeline {
             }
             Identity::AppPresence => self.stats.app_presence += 1,
             Identity::OwnBeacon => self.stats.own_beacons += 1,
+        }
+    }
+
+    /// Takes a zone node's report for one window. Each sighting was identified on the node (same
+    /// privacy tiers: beacon ids, EIDs, or a node-salted address hash — never an address) and
+    /// becomes one reading at the node, `receiver` (the node's id from its topic), with the
+    /// window's mean RSSI at the window's end. Door counts become a `door` event.
+    ///
+    /// A node without a synchronised clock reports windows in seconds since boot; those (and any
+    /// window end more than a day from `received_ms`) are placed at `received_ms` instead.
+    pub fn observe_node_report(
+        &mut self,
+        receiver: &str,
+        report: &Report<'_>,
+        received_ms: i64,
+        out: &mut Vec<TrackEvent>,
+    ) {
+        let h = &report.header;
+        let window_end = (i64::from(h.window_start_s) + i64::from(h.window_len_s)) * 1000;
+        let ts_ms = if (window_end - received_ms).abs() <= 86_400_000 {
+            window_end
+        } else {
+            received_ms
+        };
+        self.stats.node_reports += 1;
+        self.roll_app_window(ts_ms, out);
+        if h.door_in > 0 || h.door_out > 0 {
+            out.push(TrackEvent {
+                ts_ms,
+                kind: EventKind::Door {
+                    node: receiver.to_owned(),
+                    entered: u32::from(h.door_in),
+                    exited: u32::from(h.door_out),
+                    window_s: u32::from(h.window_len_s),
+                },
+            });
+        }
+        for s in report.sightings() {
+            self.stats.observations += 1;
+            let (device, tier, randomized) = match s.identity {
+                NodeIdentity::Eid(e) => (format!("eid:{}", Hex(&e)), DeviceTier::Consented, false),
+                NodeIdentity::IBeacon { uuid, major, minor } => (
+                    format!("ibeacon:{}:{major}:{minor}", Uuid::from_bytes(uuid)),
+                    DeviceTier::Static,
+                    false,
+                ),
+                NodeIdentity::AltBeacon { id1, id2, id3 } => (
+                    format!("altbeacon:{}:{id2}:{id3}", Uuid::from_bytes(id1)),
+                    DeviceTier::Static,
+                    false,
+                ),
+                NodeIdentity::EddystoneUid {
+                    namespace,
+                    instance,
+                } => (
+                    format!("eddystone:{}:{}", Hex(&namespace), Hex(&instance)),
+                    DeviceTier::Static,
+                    false,
+                ),
+                // The node's salt is its own, so its hashes only ever meet its own readings;
+                // whether the address was randomized is unknown there: count it as traffic.
+                NodeIdentity::AddrHash(hash) => (
+                    format!("n:{receiver}:{}", Hex(&hash)),
+                    DeviceTier::Anonymous,
+                    true,
+                ),
+            };
+            let sighting = Sighting {
+                ts_ms,
+                receiver,
+                device: DeviceKey {
+                    id: &device,
+                    tier,
+                    randomized,
+                },
+                rssi: s.rssi_mean,
+                power_1m: None,
+            };
+            self.tracker.observe(&sighting, out);
         }
     }
 

@@ -213,3 +213,47 @@ fn broken_config_names_the_file_and_key() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("gw.toml") && err.contains("colour"), "{err}");
 }
+
+#[test]
+fn doctor_names_each_problem_with_a_fix_and_fails_on_a_dead_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Nothing listens on `port` once the listener above is dropped.
+    let mut text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/edge/example-store.toml"
+    ))
+    .unwrap();
+    text.push_str(&format!(
+        "\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n[outbox]\npath = \"{}\"\n[metrics]\nlisten = \"\"\n",
+        dir.path().join("outbox").display()
+    ));
+    let config = dir.path().join("gw.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = edge()
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unreachable broker is a failure");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("[ok] config:"), "{stdout}");
+    assert!(
+        stdout.contains("[FAIL] broker:") && stdout.contains("unreachable"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[ok] outbox:"), "{stdout}");
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("[FAIL]") || l.starts_with("[warn]"))
+    {
+        assert!(
+            line.contains("fix:"),
+            "every problem says what to do: {line}"
+        );
+    }
+}

@@ -42,14 +42,15 @@ fn append_assigns_increasing_seqs() {
     let outbox = open(dir.path());
     let mut a = events(3);
     let mut b = events(2);
-    assert_eq!(outbox.append(&mut a).unwrap(), 0..3);
-    assert_eq!(outbox.append(&mut b).unwrap(), 3..5);
-    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2]);
-    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    // A new outbox starts at FIRST_SEQ (1): 0 never appears on the wire.
+    assert_eq!(outbox.append(&mut a).unwrap(), 1..4);
+    assert_eq!(outbox.append(&mut b).unwrap(), 4..6);
+    assert_eq!(a.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(b.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
     let stats = outbox.stats();
-    assert_eq!((stats.records, stats.next_seq), (5, 5));
+    assert_eq!((stats.records, stats.next_seq), (5, 6));
     // What is read back is what was appended, seq included.
-    let read = outbox.read(0, 5, 10, usize::MAX).unwrap();
+    let read = outbox.read(0, 6, 10, usize::MAX).unwrap();
     assert_eq!(read, [a, b].concat());
 }
 
@@ -104,18 +105,18 @@ fn reopen_recovers_unacked() {
     let (bytes, next) = {
         let outbox = open(dir.path());
         outbox.append(&mut events(100)).unwrap();
-        outbox.ack(&(0..40).collect::<Vec<_>>()).unwrap();
+        outbox.ack(&(1..41).collect::<Vec<_>>()).unwrap();
         let s = outbox.stats();
         (s.bytes, s.next_seq)
     };
     let outbox = open(dir.path());
-    assert_eq!(all_seqs(&outbox), (40..100).collect::<Vec<_>>());
+    assert_eq!(all_seqs(&outbox), (41..101).collect::<Vec<_>>());
     let stats = outbox.stats();
     assert_eq!(stats.records, 60);
     assert_eq!(stats.bytes, bytes, "byte counter rebuilt at open");
     assert!(stats.next_seq >= next);
     let range = outbox.append(&mut events(1)).unwrap();
-    assert!(range.start >= 100);
+    assert!(range.start >= 101);
 }
 
 #[test]
@@ -126,7 +127,7 @@ fn ack_deletes_only_acked() {
     let before = outbox.stats().bytes;
     // Out of order, with a duplicate and a seq that was never stored.
     assert_eq!(outbox.ack(&[7, 2, 5, 2, 999]).unwrap(), 3);
-    assert_eq!(all_seqs(&outbox), [0, 1, 3, 4, 6, 8, 9]);
+    assert_eq!(all_seqs(&outbox), [1, 3, 4, 6, 8, 9, 10]);
     let stats = outbox.stats();
     assert_eq!(stats.records, 7);
     assert!(stats.bytes < before);
@@ -155,15 +156,15 @@ fn cap_drops_oldest_and_counts() {
         assert_eq!(stats.records + stats.dropped, 40);
         // The newest are kept, the oldest are gone, order intact.
         let seqs = all_seqs(&outbox);
-        assert_eq!(seqs.first().copied(), Some(stats.dropped));
-        assert_eq!(seqs.last().copied(), Some(39));
+        assert_eq!(seqs.first().copied(), Some(stats.dropped + 1));
+        assert_eq!(seqs.last().copied(), Some(40));
         stats.dropped
     };
     // The drop counter is persisted.
     let outbox = SledOutbox::open(&config).unwrap();
     assert_eq!(outbox.stats().dropped, dropped);
     // Acking a dropped seq changes nothing.
-    assert_eq!(outbox.ack(&[0]).unwrap(), 0);
+    assert_eq!(outbox.ack(&[1]).unwrap(), 0);
 }
 
 #[test]
@@ -211,10 +212,10 @@ fn subscribe_sees_each_append() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = open(dir.path());
     let mut rx = outbox.subscribe();
-    assert_eq!(*rx.borrow_and_update(), 0);
+    assert_eq!(*rx.borrow_and_update(), 1);
     outbox.append(&mut events(3)).unwrap();
     assert!(rx.has_changed().unwrap());
-    assert_eq!(*rx.borrow_and_update(), 3);
+    assert_eq!(*rx.borrow_and_update(), 4);
 }
 
 /// Env var that turns this test binary into the appending child of `kill9_loses_nothing_acknowledged`.

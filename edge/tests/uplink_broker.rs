@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dwell_edge::outbox::{Outbox, OutboxConfig, SledOutbox};
+use dwell_edge::outbox::{FIRST_SEQ, Outbox, OutboxConfig, SledOutbox};
 use dwell_edge::uplink::{MqttTransport, Uplink, UplinkConfig};
 use dwell_shared::topic;
 use dwell_shared::wire::{Event, EventBatch, EventKind, GatewayState, GatewayStatus};
@@ -26,24 +26,8 @@ use tokio_util::sync::CancellationToken;
 const STORE: &str = "store-001";
 const GATEWAY: &str = "gw-1";
 
-fn free_port() -> u16 {
-    // rumqttd and mosquitto take a fixed port: ask the OS for a free one and release it.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("broker did not listen on {port}");
-}
+mod support;
+use support::{free_port, mosquitto_conf, start_mosquitto, wait_for_port};
 
 // ---------------------------------------------------------------------------------------------
 // A TCP proxy between gateway and broker that the test can cut and restore.
@@ -319,7 +303,7 @@ async fn cut_mid_stream_and_reopen(broker_port: u16) {
     let backlog_during_cut = gateway.outbox.stats().records;
     proxy.restore();
     let produced = producer.await.unwrap();
-    assert_eq!(produced, 0..N);
+    assert_eq!(produced, FIRST_SEQ..FIRST_SEQ + N);
 
     wait_until("every event delivered and acked", 60, || {
         received.lock().unwrap().seqs().len() as u64 == N && gateway.outbox.stats().records == 0
@@ -327,7 +311,11 @@ async fn cut_mid_stream_and_reopen(broker_port: u16) {
     .await;
     {
         let rec = received.lock().unwrap();
-        assert_eq!(rec.seqs(), (0..N).collect::<BTreeSet<_>>(), "lost events");
+        assert_eq!(
+            rec.seqs(),
+            (FIRST_SEQ..FIRST_SEQ + N).collect::<BTreeSet<_>>(),
+            "lost events"
+        );
         for batch in &rec.batches {
             assert!(
                 batch.windows(2).all(|w| w[0] < w[1]),
@@ -366,7 +354,10 @@ async fn cut_mid_stream_and_reopen(broker_port: u16) {
     // Restart: reopen the outbox; seq continues and the new events are delivered too.
     let gateway = Gateway::start(&outbox_dir, proxy.addr.port());
     let more = produce(&gateway.outbox, 100, 50, Duration::ZERO).await;
-    assert!(more.start >= N, "seq reused after reopen: {more:?}");
+    assert!(
+        more.start >= FIRST_SEQ + N,
+        "seq reused after reopen: {more:?}"
+    );
     wait_until("events after restart delivered", 30, || {
         let rec = received.lock().unwrap();
         more.clone().all(|s| rec.seqs().contains(&s))
@@ -428,67 +419,6 @@ async fn rumqttd_cut_mid_stream_loses_nothing() {
 
 // ---------------------------------------------------------------------------------------------
 // (b) real Mosquitto with the project config
-
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
-
-struct Mosquitto {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `deploy/mosquitto/dwell.conf` with this test's listener, persistence directory, logging and
-/// anonymous access; every delivery setting stays as shipped.
-fn mosquitto_conf(port: u16, dir: &Path) -> String {
-    let shipped = include_str!("../../deploy/mosquitto/dwell.conf");
-    let replaced = [
-        "listener",
-        "persistence_location",
-        "allow_anonymous",
-        "password_file",
-        "log_dest",
-    ];
-    let mut conf: String = shipped
-        .lines()
-        .filter(|l| !replaced.iter().any(|k| l.trim_start().starts_with(k)))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert!(conf.contains("max_queued_messages 0"));
-    assert!(conf.contains("max_inflight_messages 100"));
-    conf.push_str(&format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\npersistence_location {}/\nlog_dest stderr\n",
-        dir.display()
-    ));
-    conf
-}
-
-fn start_mosquitto(port: u16) -> Option<Mosquitto> {
-    if !Path::new(MOSQUITTO).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "mosquitto not installed (apt-get install mosquitto) and CI is set"
-        );
-        println!("SKIP: mosquitto not installed (apt-get install mosquitto)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("dwell.conf");
-    std::fs::write(&conf, mosquitto_conf(port, dir.path())).unwrap();
-    let child = std::process::Command::new(MOSQUITTO)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    Some(Mosquitto { child, _dir: dir })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_cut_mid_stream_loses_nothing() {

@@ -13,8 +13,7 @@
 //! means a crowd arriving late in a window cannot evict the beacons that were there all along,
 //! and the count tells the gateway how much it missed. The table is cleared at each window end.
 
-use aes::Aes128;
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use dwell_shared::anon::AnonKey;
 use dwell_shared::frame::{self, Frame};
 use dwell_shared::hci::AdvReport;
 use dwell_shared::node_report::{Identity, Sighting};
@@ -64,7 +63,7 @@ pub enum Recorded {
 }
 
 /// The identity an advertisement is counted under; see the module docs for the order.
-pub fn identity_of(report: &AdvReport<'_>, salt: &Aes128) -> Identity {
+pub fn identity_of(report: &AdvReport<'_>, salt: &AnonKey) -> Identity {
     let mut best: Option<(u8, Identity)> = None;
     for f in frame::frames(report.data) {
         let ranked = match f {
@@ -101,28 +100,15 @@ pub fn identity_of(report: &AdvReport<'_>, salt: &Aes128) -> Identity {
     }
     match best {
         Some((_, id)) => id,
-        None => Identity::AddrHash(addr_hash(salt, report.addr_type, &report.addr)),
+        None => Identity::AddrHash(salt.hash(report.addr_type, &report.addr)),
     }
-}
-
-/// The salted address hash: AES-128 (key = salt) of `addr_type, addr, 0…`, first 8 bytes. A keyed
-/// pseudo-random function, so without the salt the hash says nothing about the address.
-pub fn addr_hash(salt: &Aes128, addr_type: u8, addr: &[u8; 6]) -> [u8; 8] {
-    let mut block = [0u8; 16];
-    block[0] = addr_type;
-    block[1..7].copy_from_slice(addr);
-    let mut b = block.into();
-    salt.encrypt_block(&mut b);
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&b[..8]);
-    out
 }
 
 /// The per-window table with room for `N` identities.
 pub struct Table<const N: usize> {
     rows: heapless::Vec<Entry, N>,
     dropped: u32,
-    salt: Aes128,
+    salt: AnonKey,
 }
 
 impl<const N: usize> core::fmt::Debug for Table<N> {
@@ -140,13 +126,13 @@ impl<const N: usize> Table<N> {
         Table {
             rows: heapless::Vec::new(),
             dropped: 0,
-            salt: Aes128::new(&salt.into()),
+            salt: AnonKey::new(&salt),
         }
     }
 
     /// Replaces the salt (the board rotates it); address hashes made after this differ.
     pub fn set_salt(&mut self, salt: [u8; 16]) {
-        self.salt = Aes128::new(&salt.into());
+        self.salt = AnonKey::new(&salt);
     }
 
     /// Folds one advertisement into the table.
@@ -248,23 +234,11 @@ mod tests {
         // iBeacon manufacturer data followed by an Eddystone-EID service data structure.
         let data: [u8; 41] = hex("1aff4c0002154142434445464748494041424344454600010002f8\
              0d16aafe30e34549445f74657374");
-        let salt = Aes128::new(&[0u8; 16].into());
+        let salt = AnonKey::new(&[0u8; 16]);
         assert_eq!(
             identity_of(&report([1; 6], &data, None), &salt),
             Identity::Eid(*b"EID_test")
         );
-    }
-
-    #[test]
-    fn address_hash_depends_on_the_salt_and_hides_the_address() {
-        let a = Aes128::new(&[1u8; 16].into());
-        let b = Aes128::new(&[2u8; 16].into());
-        let addr = [0x5a, 1, 2, 3, 4, 5];
-        assert_eq!(addr_hash(&a, 1, &addr), addr_hash(&a, 1, &addr));
-        assert_ne!(addr_hash(&a, 1, &addr), addr_hash(&b, 1, &addr));
-        assert_ne!(addr_hash(&a, 0, &addr), addr_hash(&a, 1, &addr));
-        let h = addr_hash(&a, 1, &addr);
-        assert!(!h.windows(3).any(|w| addr.windows(3).any(|x| x == w)));
     }
 
     #[test]

@@ -14,10 +14,10 @@
 use dwell_shared::Uuid;
 use dwell_shared::frame::{Frame, IBeacon};
 
-use crate::controller::{Command, opcode};
+use crate::controller::Command;
 
 /// Non-connectable undirected advertising (ADV_NONCONN_IND): a beacon accepts no connections.
-pub const ADV_NONCONN_IND: u8 = 0x03;
+pub use dwell_shared::hci::ADV_NONCONN_IND;
 
 /// The zone's beacon identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,39 +47,22 @@ impl ZoneBeacon {
 
     /// `LE_Set_Advertising_Parameters`: non-connectable, public address, all three channels.
     pub fn set_parameters(&self) -> Command {
-        let i = self.interval.to_le_bytes();
-        Command::fixed(
-            opcode::LE_SET_ADV_PARAMETERS,
-            [
-                i[0],
-                i[1],
-                i[0],
-                i[1],
-                ADV_NONCONN_IND,
-                0x00, // own address: public
-                0x00, // peer address type (unused when undirected)
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,    // peer address
-                0x07, // channels 37, 38, 39
-                0x00, // no filter
-            ],
-        )
+        Command::le_set_adv_parameters(self.interval, ADV_NONCONN_IND)
     }
 
     /// `LE_Set_Advertising_Data`: length byte, then the 31-byte payload zero-padded.
     pub fn set_data(&self) -> Command {
-        let mut params = [0u8; 32];
-        let n = match self.frame().encode(&mut params[1..]) {
-            Ok(n) => n,
+        let mut payload = [0u8; dwell_shared::hci::MAX_LEGACY_ADV_DATA];
+        let built = self
+            .frame()
+            .encode(&mut payload)
+            .ok()
+            .and_then(|n| Command::le_set_adv_data(&payload[..n]));
+        match built {
+            Some(c) => c,
             // An iBeacon is 30 bytes with flags, always within the 31 a legacy payload holds.
-            Err(_) => unreachable!(),
-        };
-        params[0] = n as u8;
-        Command::fixed(opcode::LE_SET_ADV_DATA, params)
+            None => unreachable!(),
+        }
     }
 }
 

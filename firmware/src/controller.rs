@@ -25,18 +25,11 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{self, OutputPin};
 use embedded_io::{Read, ReadReady, Write};
 
-use crate::h4::{self, Event, H4Reader};
+use crate::h4::{Event, H4Reader};
 
-/// HCI command opcodes (OGF << 10 | OCF) the node sends.
-pub mod opcode {
-    pub const SET_EVENT_MASK: u16 = 0x0c01;
-    pub const RESET: u16 = 0x0c03;
-    pub const LE_SET_ADV_PARAMETERS: u16 = 0x2006;
-    pub const LE_SET_ADV_DATA: u16 = 0x2008;
-    pub const LE_SET_ADV_ENABLE: u16 = 0x200a;
-    pub const LE_SET_SCAN_PARAMETERS: u16 = 0x200b;
-    pub const LE_SET_SCAN_ENABLE: u16 = 0x200c;
-}
+/// HCI command opcodes (OGF << 10 | OCF) the node sends, and the commands themselves: built in
+/// `dwell_shared::hci`, so the gateway's raw HCI socket sends the very same bytes.
+pub use dwell_shared::hci::{Command, ScanParams, opcode};
 
 /// HCI event codes the node reads.
 pub mod event {
@@ -47,109 +40,10 @@ pub mod event {
 }
 
 /// The default event mask (Core spec: `0x00001FFFFFFFFFFF`) plus bit 61, LE Meta.
-pub const EVENT_MASK: u64 = 0x2000_1fff_ffff_ffff;
+pub const EVENT_MASK: u64 = hci::EVENT_MASK_WITH_LE_META;
 
 /// Longest parameter block the node sends (LE Set Advertising Data: 1 + 31).
-pub const MAX_PARAMS: usize = 32;
-
-/// One HCI command in H4 form (`01`, opcode LE, length, parameters), ready to write.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Command {
-    buf: [u8; 4 + MAX_PARAMS],
-    len: u8,
-}
-
-impl fmt::Debug for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Command({})", dwell_shared::hex::Hex(self.as_bytes()))
-    }
-}
-
-impl Command {
-    /// A command with up to [`MAX_PARAMS`] parameter bytes; `None` if longer.
-    pub fn new(opcode: u16, params: &[u8]) -> Option<Self> {
-        if params.len() > MAX_PARAMS {
-            return None;
-        }
-        let mut buf = [0u8; 4 + MAX_PARAMS];
-        buf[0] = h4::H4_COMMAND;
-        buf[1..3].copy_from_slice(&opcode.to_le_bytes());
-        buf[3] = params.len() as u8;
-        buf[4..4 + params.len()].copy_from_slice(params);
-        Some(Command {
-            buf,
-            len: (4 + params.len()) as u8,
-        })
-    }
-
-    /// A command whose parameter length is checked at compile time.
-    pub(crate) fn fixed<const P: usize>(opcode: u16, params: [u8; P]) -> Self {
-        const { assert!(P <= MAX_PARAMS) };
-        match Self::new(opcode, &params) {
-            Some(c) => c,
-            // The const assertion above rules this out.
-            None => unreachable!(),
-        }
-    }
-
-    pub fn opcode(&self) -> u16 {
-        u16::from_le_bytes([self.buf[1], self.buf[2]])
-    }
-
-    /// The bytes to write to the UART.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..usize::from(self.len)]
-    }
-
-    /// `HCI_Reset`: `01 03 0c 00`.
-    pub fn reset() -> Self {
-        Self::fixed(opcode::RESET, [])
-    }
-
-    /// `HCI_Set_Event_Mask`.
-    pub fn set_event_mask(mask: u64) -> Self {
-        Self::fixed(opcode::SET_EVENT_MASK, mask.to_le_bytes())
-    }
-
-    /// `LE_Set_Scan_Parameters`: passive, public own address, accept all advertisers.
-    pub fn le_set_scan_parameters(p: &ScanParams) -> Self {
-        let i = p.interval.to_le_bytes();
-        let w = p.window.to_le_bytes();
-        Self::fixed(
-            opcode::LE_SET_SCAN_PARAMETERS,
-            [0x00, i[0], i[1], w[0], w[1], 0x00, 0x00],
-        )
-    }
-
-    /// `LE_Set_Scan_Enable`, duplicate filtering always off.
-    pub fn le_set_scan_enable(enable: bool) -> Self {
-        Self::fixed(opcode::LE_SET_SCAN_ENABLE, [u8::from(enable), 0x00])
-    }
-
-    /// `LE_Set_Advertising_Enable`.
-    pub fn le_set_adv_enable(enable: bool) -> Self {
-        Self::fixed(opcode::LE_SET_ADV_ENABLE, [u8::from(enable)])
-    }
-}
-
-/// Scan timing, in the controller's units of 0.625 ms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScanParams {
-    /// Time between scan starts (0x0004..=0x4000).
-    pub interval: u16,
-    /// Time listening per interval (≤ interval). Equal to the interval: listen continuously.
-    pub window: u16,
-}
-
-impl Default for ScanParams {
-    /// 60 ms interval and window: continuous listening, hopping channel every 60 ms.
-    fn default() -> Self {
-        ScanParams {
-            interval: 0x0060,
-            window: 0x0060,
-        }
-    }
-}
+pub const MAX_PARAMS: usize = hci::MAX_COMMAND_PARAMS;
 
 /// Timing of bring-up and command exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

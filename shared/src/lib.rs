@@ -6,6 +6,7 @@
 //! capture-file readers, `serde` adds the JSON forms used on the wire and by `dwell-edge decode`.
 //!
 //! # Layout
+//! - [`anon`] — the anonymous tier's keyed address hash (gateway and firmware alike).
 //! - [`ad`] — the BLE advertising-data (AD structure) walk and the generic AD fields.
 //! - [`frame`] — beacon frames, decode and encode: iBeacon, AltBeacon, Eddystone UID/URL/TLM/EID.
 //! - [`eid`] — Eddystone-EID computation (AES-128) and, with `alloc`, the resolver.
@@ -26,6 +27,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod ad;
+pub mod anon;
 pub mod definitions;
 pub mod distance;
 pub mod eid;

@@ -34,8 +34,8 @@
 //! - **False stays per real stay**: a tracker stay is *true* when at least half of its length
 //!   overlaps true stays (glances included) in the same zone; otherwise it is false — a stay in a
 //!   zone the person only walked through, or flapped into, or never was near. Divided by the
-//!   number of real (scored) true stays. A stay split in two by an EID rotation is two true
-//!   stays, not a false one.
+//!   number of real (scored) true stays. A stay the tracker reports in two pieces because the
+//!   device's EID rotated in the middle is two true tracker stays, not a false one.
 //! - **Visit-count error**: the person's visits (`visit_end`), stitched across EID rotations when
 //!   they touch or overlap within a minute (as the cloud does), at least `min_visit_s` long,
 //!   counted against the true number of visitors: |tracker − true| / true.
@@ -331,7 +331,10 @@ mod tests {
         let tracked = [k("a", 4, 40), k("b", 40, 50), k("a", 50, 100)];
         let got = score_stays(&truth, &tracked, 5 * S);
         assert_eq!((got.scored_s, got.correct_s), (100, 86));
-        assert_eq!((got.real_stays, got.tracker_stays, got.false_stays), (1, 3, 1));
+        assert_eq!(
+            (got.real_stays, got.tracker_stays, got.false_stays),
+            (1, 3, 1)
+        );
     }
 
     #[test]
@@ -355,7 +358,10 @@ mod tests {
         assert_eq!(score_stays(&truth, &[k("a", 11, 31)], 5 * S).false_stays, 1);
         // Same times in another zone: false, and no second of the true stay is right.
         let other = score_stays(&truth, &[k("b", 0, 20)], 5 * S);
-        assert_eq!((other.false_stays, other.correct_s, other.scored_s), (1, 0, 20));
+        assert_eq!(
+            (other.false_stays, other.correct_s, other.scored_s),
+            (1, 0, 20)
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //!   day; trolley tags (Eddystone-UID) stay put.
 //!
 //! The ground truth — each shopper's device ids over time, visit and zone stays — is written
-//! beside the sightings so accuracy can be measured (see [`accuracy`]).
+//! beside the sightings so accuracy can be measured (see [`accuracy`]). A true zone stay is one
+//! stop, widened to the person's whole time inside the stop's zone around it (walking in to where
+//! they stand and out again); walking through a zone without stopping is no stay. Shoppers enter
+//! and leave through the door in the middle of the entrance zone's street side.
 
 pub mod accuracy;
 mod walk;

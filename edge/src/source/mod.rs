@@ -12,9 +12,19 @@
 //! # Layout
 //! - [`jsonl`] — recorded sightings, the `dwell-edge replay` input format.
 //! - [`capture`] — btsnoop (`btmon -w`, Android) and pcap/pcapng Wi-Fi captures.
+//! - [`hci_socket`] — live BLE through the kernel's HCI user channel (Linux), duplicate filtering
+//!   off — preferred for presence; also puts the store iBeacon on air.
+//! - [`btleplug`] — live BLE through BlueZ over D-Bus (feature `bluez`); RSSI stalls under
+//!   BlueZ's de-duplication, so it is the fallback.
+//! - [`wifi_monitor`] — live Wi-Fi probe requests from a monitor-mode interface (Linux).
+//! - [`probe`] — `dwell-edge doctor`'s radio checks: adapters, capabilities, BlueZ, backend.
 
+pub mod btleplug;
 pub mod capture;
+pub mod hci_socket;
 pub mod jsonl;
+pub mod probe;
+pub mod wifi_monitor;
 
 use std::future::Future;
 use std::sync::Arc;

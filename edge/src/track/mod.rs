@@ -17,9 +17,13 @@
 //!   device is placed in then, if any); ends `session_timeout_s` after the last sighting that was
 //!   inside (`visit_end` stamped then), with `end_ms` = that last inside sighting, classified by
 //!   `end_ms − start_ms` through [`VisitDefinitions::classify`], and the path.
-//! - **Position** (`track/position.rs`) from every receiver hearing the device at or above the
-//!   passer-by floor, only while it is inside (a device outside the store is in no zone); **zone**
-//!   = the first zone in layout order whose polygon contains it ([`Zone::contains`]).
+//! - **Zone**, only while the device is inside (a device outside the store is in no zone): with
+//!   `positioning = "zone"` (the default), the zone filter's decision (`track/bayes.rs`: a Bayes
+//!   filter over points of the zones, fed every raw reading from the device's first moment inside
+//!   to the end of its visit, deciding once the device stands still and dating the placement
+//!   back to when it walked in, [`ZoneMachine`]'s `place_since`); otherwise a position
+//!   (`track/position.rs`) from every receiver hearing the device at or above the passer-by floor,
+//!   and the first zone in layout order whose polygon contains it ([`Zone::contains`]).
 //! - **Zone stays** (`track/zone.rs`): hysteresis, milestones and exits as documented there.
 //!   Placements only come from sightings, so a stay's dwell never runs past the device's last sighting: when a
 //!   device goes quiet, from its last sighting on it counts as placed in no zone (detected once its
@@ -37,6 +41,7 @@
 //!   happening at the previous one's time (and counted as late); the state machines never rewind.
 //! - **Strict privacy** ([`TrackOptions::counts_only`]): only `presence` and `traffic` are emitted.
 
+mod bayes;
 mod position;
 mod smooth;
 mod table;
@@ -48,6 +53,7 @@ mod tests;
 pub use position::Positioning;
 pub use smooth::Smoothing;
 
+use bayes::{ZoneFilter, ZoneModel};
 use dwell_shared::definitions::{RssiBand, VisitDefinitions};
 use dwell_shared::hci;
 use dwell_shared::wire::{DeviceRef, DeviceTier, Event, EventKind, PathStay, StoreConfig, Zone};
@@ -88,7 +94,7 @@ pub struct TrackOptions {
 
 impl TrackOptions {
     pub const DEFAULT: TrackOptions = TrackOptions {
-        positioning: Positioning::Centroid,
+        positioning: Positioning::Zone,
         smoothing: Smoothing::MedianEwma,
         smoothing_s: 2.0,
         reading_ttl_s: 15,
@@ -281,6 +287,8 @@ pub(crate) struct Device {
     traffic_window: i64,
     visit: Option<Visit>,
     zones: ZoneMachine,
+    /// `positioning = "zone"`: the device's zone filter (empty until it is first inside).
+    filter: ZoneFilter,
     /// CLOCK's second-chance bit ([`table`]).
     referenced: bool,
 }
@@ -309,6 +317,8 @@ struct Core {
     receivers: Vec<ReceiverAt>,
     receiver_index: HashMap<String, u16>,
     zones: Vec<ZoneShape>,
+    /// The zone filter's precomputed layout (`positioning = "zone"` only).
+    zone_model: ZoneModel,
     now_ms: Option<i64>,
     next_presence_ms: Option<i64>,
     /// Randomized devices per traffic window (window = ts / presence interval).
@@ -330,6 +340,7 @@ impl Tracker {
             receivers: Vec::new(),
             receiver_index: HashMap::new(),
             zones: Vec::new(),
+            zone_model: ZoneModel::default(),
             now_ms: None,
             next_presence_ms: None,
             traffic: BTreeMap::new(),
@@ -339,6 +350,7 @@ impl Tracker {
         };
         core.set_receivers(layout);
         core.zones = layout.zones.iter().map(ZoneShape::new).collect();
+        core.build_zone_model(layout);
         Tracker {
             table: DeviceTable::new(opts.max_devices as usize),
             core,
@@ -448,10 +460,13 @@ impl Tracker {
                 }
             });
             device.zones.remap(&zone_map, now, &mut core.changes);
+            // The zone filter starts afresh on the new zones.
+            device.filter.reset(&zone_map);
             // Removed zones are named from the old layout, so flush before replacing it.
             core.flush(device, out);
         }
         core.zones = layout.zones.iter().map(ZoneShape::new).collect();
+        core.build_zone_model(layout);
         core.defs = layout.visit;
         core.rules = rules(&layout.visit);
     }
@@ -501,6 +516,7 @@ impl Device {
             traffic_window: i64::MIN,
             visit: None,
             zones: ZoneMachine::default(),
+            filter: ZoneFilter::default(),
             referenced: true,
         }
     }
@@ -516,6 +532,15 @@ impl Core {
                 .insert(r.id.clone(), self.receivers.len() as u16);
             self.receivers.push(ReceiverAt { x: r.x, y: r.y });
         }
+    }
+
+    fn build_zone_model(&mut self, layout: &StoreConfig) {
+        self.zone_model = if self.opts.positioning == Positioning::Zone {
+            let receivers: Vec<[f64; 2]> = self.receivers.iter().map(|r| [r.x, r.y]).collect();
+            ZoneModel::new(&receivers, &layout.zones, self.opts.path_loss_exponent)
+        } else {
+            ZoneModel::default()
+        };
     }
 
     fn rules_timeout_ms(&self) -> i64 {
@@ -581,7 +606,15 @@ impl Core {
             .iter()
             .map(|r| r.smoothed)
             .fold(f32::NAN, f32::max);
-        if self.defs.rssi_band(strongest) == RssiBand::Inside {
+        let inside = self.defs.rssi_band(strongest) == RssiBand::Inside;
+        if self.opts.positioning == Positioning::Zone && (inside || device.visit.is_some()) {
+            // Every reading is evidence for the zone filter, from the device's first moment
+            // inside to the end of its visit.
+            let power = f32::from(device.power_1m.unwrap_or(self.opts.measured_power_dbm));
+            self.zone_model
+                .observe(&mut device.filter, receiver, f32::from(s.rssi), power, ts);
+        }
+        if inside {
             let zone = self.locate(device);
             let visit = device.visit.get_or_insert_with(|| {
                 if !self.opts.counts_only {
@@ -600,7 +633,15 @@ impl Core {
                 }
             });
             visit.last_inside_ms = ts;
-            device.zones.place(ts, zone, &self.rules, &mut self.changes);
+            if self.opts.positioning == Positioning::Zone {
+                // The filter decides once the device stands still, and knows when it came in.
+                let since = device.filter.since_ms();
+                device
+                    .zones
+                    .place_since(ts, zone, since, &self.rules, &mut self.changes);
+            } else {
+                device.zones.place(ts, zone, &self.rules, &mut self.changes);
+            }
         } else if device.visit.is_some() {
             device.zones.place(ts, None, &self.rules, &mut self.changes);
         }
@@ -609,6 +650,9 @@ impl Core {
 
     /// The zone the device's current readings place it in.
     fn locate(&mut self, device: &Device) -> Option<u32> {
+        if self.opts.positioning == Positioning::Zone {
+            return device.filter.decided();
+        }
         let floor = f32::from(self.defs.passerby_rssi_dbm);
         self.heard.clear();
         self.heard.extend(
@@ -667,6 +711,8 @@ impl Core {
             .zones
             .close(at, device.last_seen_ms, &self.rules, &mut self.changes);
         self.flush(device, out);
+        // The zone filter's memory goes with the visit; a next visit starts afresh.
+        device.filter = ZoneFilter::default();
         let Some(visit) = device.visit.take() else {
             return;
         };

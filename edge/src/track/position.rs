@@ -1,9 +1,10 @@
 //! Where a device is on the floor plan, from the smoothed RSSI at every receiver that hears it.
 //!
-//! Three estimators, chosen by `[tracking] positioning`:
+//! Three estimators, chosen by `[tracking] positioning` (the default, `zone`, decides the zone
+//! without a position: `track/bayes.rs`):
 //! - [`Positioning::Nearest`], the baseline the issue measures against: the position of the
 //!   receiver with the strongest smoothed RSSI.
-//! - [`Positioning::Centroid`] (default): the receivers' positions averaged with weights `1/d²`,
+//! - [`Positioning::Centroid`]: the receivers' positions averaged with weights `1/d²`,
 //!   `d` the log-distance estimate ([`dwell_shared::distance::log_distance`]). It can never land
 //!   outside the receivers' hull, and a 6 dB error on one receiver (a factor 1.7 in distance)
 //!   shifts the estimate smoothly instead of flipping it to another receiver as the baseline does.
@@ -27,11 +28,12 @@ pub enum Positioning {
     /// The strongest receiver's position (the baseline).
     Nearest,
     /// `1/d²`-weighted centroid of the receivers.
-    #[default]
     Centroid,
     /// Weighted least-squares trilateration, falling back to the centroid.
     Wls,
-    /// Zone-level Bayes filter.
+    /// A Bayes filter over points of the zones that decides the zone directly
+    /// (`track/bayes.rs`); the default.
+    #[default]
     Zone,
 }
 
@@ -71,6 +73,8 @@ pub(crate) fn estimate(method: Positioning, heard: &[Heard], model: PathLoss) ->
         Positioning::Nearest => nearest(heard),
         Positioning::Centroid => centroid(heard, model),
         Positioning::Wls => wls(heard, model).or_else(|| centroid(heard, model)),
+        // The zone filter decides zones without a position; where one is asked for anyway, the
+        // centroid is the robust estimate.
         Positioning::Zone => centroid(heard, model),
     }
 }

@@ -40,9 +40,12 @@ fn layout(defs: VisitDefinitions) -> StoreConfig {
     }
 }
 
+/// Every sighting places the device exactly: smoothing off, and the strongest receiver wins
+/// (the zone filter's own decision rules are tested in `track/bayes.rs` and below).
 fn options() -> TrackOptions {
     TrackOptions {
         smoothing: Smoothing::None,
+        positioning: Positioning::Nearest,
         ..TrackOptions::DEFAULT
     }
 }

@@ -103,6 +103,58 @@ impl ZoneMachine {
         self.advance(t, rules, out);
     }
 
+    /// Like [`ZoneMachine::place`] at `now`, for a placement known only now to have begun
+    /// earlier, at `since` (the zone filter decides once the device has stood still, and knows
+    /// when it walked in). The change is taken to happen at `since`, but never before the latest
+    /// placement change nor before the latest milestone already emitted for the current stay
+    /// (events already sent are not contradicted); confirmations that would fall before `now`
+    /// are announced at `now`, stamped as the rules say.
+    pub fn place_since(
+        &mut self,
+        now: i64,
+        zone: Option<u32>,
+        since: i64,
+        rules: &Rules,
+        out: &mut Vec<ZoneChange>,
+    ) {
+        self.advance(now, rules, out);
+        if zone == self.raw {
+            return;
+        }
+        let mut at = since.clamp(self.raw_since, now);
+        if let Some(stay) = &self.stay
+            && let Some(m) = rules.milestones.crossed(0, stay.dwell_done_s).last()
+        {
+            at = at.max(stay.enter_ms + i64::from(m) * 1000);
+        }
+        let at = at.min(now);
+        self.raw = zone;
+        self.raw_since = at;
+        if let Some(stay) = &mut self.stay {
+            if zone == Some(stay.zone) {
+                stay.left_ms = None;
+            } else if stay.left_ms.is_none() {
+                stay.left_ms = Some(at);
+            }
+        }
+        self.advance_announcing_at(now, rules, out);
+    }
+
+    /// [`ZoneMachine::advance`] to `now`, where changes due before `now` are announced at `now`.
+    fn advance_announcing_at(&mut self, now: i64, rules: &Rules, out: &mut Vec<ZoneChange>) {
+        let from = out.len();
+        self.advance(now, rules, out);
+        for c in &mut out[from..] {
+            match c {
+                ZoneChange::Enter { ts, .. } | ZoneChange::Exit { ts, .. } => *ts = (*ts).max(now),
+                ZoneChange::Dwell { ts, .. } => *ts = (*ts).max(now),
+            }
+        }
+        if let Some(stay) = &mut self.stay {
+            stay.confirmed_ms = stay.confirmed_ms.max(now);
+        }
+    }
+
     /// Concludes everything the current placement implies up to `now`.
     pub fn advance(&mut self, now: i64, rules: &Rules, out: &mut Vec<ZoneChange>) {
         loop {
@@ -343,6 +395,53 @@ mod tests {
             ]
         );
         assert_eq!(m.stay().unwrap().enter_ms, 10 * S);
+    }
+
+    #[test]
+    fn place_since_dates_the_switch_back_and_announces_now() {
+        // In A 0..40 s (30 s milestone at 30 s); at 50 s the filter says "B since 41 s": A's
+        // stay ended at 41 s, B's began then and is confirmed at once (41 + 5 ≤ 50), both
+        // announced at 50 s.
+        let (mut m, mut out) = (ZoneMachine::default(), vec![]);
+        walk(&mut m, 0, 49, A, &mut out);
+        out.clear();
+        m.place_since(50 * S, B, 41 * S, &rules(), &mut out);
+        assert_eq!(
+            out,
+            [
+                Exit {
+                    zone: 0,
+                    enter_ms: 0,
+                    exit_ms: 41 * S,
+                    ts: 50 * S
+                },
+                Enter {
+                    zone: 1,
+                    ts: 50 * S
+                },
+            ]
+        );
+        assert_eq!(m.stay().unwrap().enter_ms, 41 * S);
+        // Never before a milestone already sent: B's 30 s milestone went out at 71 s, so "A
+        // since 60 s" at 81 s is taken as A since 71 s.
+        walk(&mut m, 51, 80, B, &mut out);
+        out.clear();
+        m.place_since(81 * S, A, 60 * S, &rules(), &mut out);
+        assert_eq!(
+            out,
+            [
+                Exit {
+                    zone: 1,
+                    enter_ms: 41 * S,
+                    exit_ms: 71 * S,
+                    ts: 81 * S
+                },
+                Enter {
+                    zone: 0,
+                    ts: 81 * S
+                },
+            ]
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Drop for MqttTransport {
 
 /// rustls client config with the ring provider chosen explicitly (not the process default, so a
 /// second provider linked by another crate cannot make TLS set-up panic).
-fn tls_config(tls: &TlsConfig) -> Result<rumqttc::TlsConfiguration, UplinkError> {
+pub(crate) fn tls_config(tls: &TlsConfig) -> Result<rumqttc::TlsConfiguration, UplinkError> {
     use rumqttc::tokio_rustls::rustls;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};

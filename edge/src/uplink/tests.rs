@@ -119,7 +119,7 @@ async fn disconnected_to_live() {
 
     h.append(3);
     h.run_for(10).await;
-    assert_eq!(h.received(), [0, 1, 2]);
+    assert_eq!(h.received(), [1, 2, 3]);
     // Published is not delivered: nothing leaves the outbox before the PubAck.
     assert_eq!(h.outbox.stats().records, 3);
     h.broker.ack_oldest(10);
@@ -151,7 +151,7 @@ async fn disconnected_retries_with_capped_backoff() {
     assert_eq!(h.outbox.stats().records, 5);
     h.broker.set_auto_ack(true);
     h.run_for(10).await;
-    assert_eq!(h.received(), [0, 1, 2, 3, 4]);
+    assert_eq!(h.received(), [1, 2, 3, 4, 5]);
     assert_eq!(h.state(), Some(UplinkState::Live));
 
     // After a good connect the backoff starts small again.
@@ -179,7 +179,7 @@ async fn disconnected_to_catch_up_when_outbox_has_records() {
         ]
     );
     assert_eq!(h.broker.statuses()[0].backlog, Some(25));
-    assert_eq!(h.received(), (0..25).collect::<Vec<_>>());
+    assert_eq!(h.received(), (1..=25).collect::<Vec<_>>());
     assert_eq!(h.outbox.stats().records, 0);
     h.stop().await;
 }
@@ -231,7 +231,7 @@ async fn live_to_backlogged_on_outage() {
             "seq {seq} resent once"
         );
     }
-    assert_eq!(sorted_unique(received), (0..150).collect::<Vec<_>>());
+    assert_eq!(sorted_unique(received), (1..=150).collect::<Vec<_>>());
     assert_eq!(h.outbox.stats().records, 0);
     let stats = h.stop().await;
     assert_eq!(stats.abandoned_batches, 3);
@@ -258,7 +258,7 @@ async fn catch_up_drains_backlog_while_live_flows() {
     assert_eq!(h.state(), Some(UplinkState::Live));
 
     let batches = h.broker.batches();
-    let is_backlog = |b: &dwell_shared::wire::EventBatch| b.events[0].seq < 300;
+    let is_backlog = |b: &dwell_shared::wire::EventBatch| b.events[0].seq <= 300;
     let first_backlog_done = batches
         .iter()
         .rposition(is_backlog)
@@ -284,13 +284,13 @@ async fn catch_up_drains_backlog_while_live_flows() {
         .filter(|b| is_backlog(b))
         .flat_map(|b| b.events.iter().map(|e| e.seq))
         .collect();
-    assert_eq!(backlog, (0..300).collect::<Vec<_>>());
+    assert_eq!(backlog, (1..=300).collect::<Vec<_>>());
     let live: Vec<u64> = batches
         .iter()
         .filter(|b| !is_backlog(b))
         .flat_map(|b| b.events.iter().map(|e| e.seq))
         .collect();
-    assert_eq!(live, (300..700).collect::<Vec<_>>());
+    assert_eq!(live, (301..=700).collect::<Vec<_>>());
     assert_eq!(h.outbox.stats().records, 0);
     h.stop().await;
 }
@@ -313,7 +313,7 @@ async fn live_to_catch_up_when_the_broker_is_slower_than_the_store() {
     h.broker.set_auto_ack(true);
     h.run_for(10).await;
     assert_eq!(h.state(), Some(UplinkState::Live));
-    assert_eq!(sorted_unique(h.received()), (0..240).collect::<Vec<_>>());
+    assert_eq!(sorted_unique(h.received()), (1..=240).collect::<Vec<_>>());
     h.stop().await;
 }
 
@@ -337,7 +337,7 @@ async fn acks_delete_exactly_their_batches() {
         .collect();
     assert_eq!(
         left,
-        [(0..10).collect::<Vec<_>>(), (20..30).collect()].concat()
+        [(1..=10).collect::<Vec<_>>(), (21..=30).collect()].concat()
     );
     h.broker.ack(&[ids[2], ids[0]]);
     h.run_for(10).await;

@@ -343,6 +343,19 @@ impl EddystoneEid {
     }
 }
 
+/// Bytes of service data (after the UUID) the frame starting with `data` needs, by its type (and,
+/// for TLM, version); `None` for an unknown frame type.
+pub(crate) fn min_len(data: &[u8]) -> Option<usize> {
+    Some(match (data.first()?, data.get(1)) {
+        (&FRAME_UID, _) => 18,
+        (&FRAME_URL, _) => 3,
+        (&FRAME_TLM, Some(0x01)) => 18,
+        (&FRAME_TLM, _) => 14,
+        (&FRAME_EID, _) => 10,
+        _ => return None,
+    })
+}
+
 /// Decodes the Eddystone frame in the data of a 0xFEAA service-data structure (after the UUID).
 pub(crate) fn decode(data: &[u8]) -> Option<super::Frame> {
     use super::Frame;

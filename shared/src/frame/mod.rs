@@ -75,15 +75,47 @@ impl Frame {
 }
 
 /// Iterator over the beacon frames of an advertising payload.
+///
+/// **Repair.** Some beacons (and some decoders' test data) declare an Eddystone service-data
+/// structure shorter than its frame, with the rest of the frame in the bytes that follow. When a
+/// 0xFEAA structure is too short for its frame type and the payload's following bytes complete it,
+/// the frame is decoded from those bytes (never past the end of the payload) and counted in
+/// [`Frames::repaired`], so callers can flag it. Other decoders (beacontools) read such frames the
+/// same way; a correct payload is never affected.
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
+    payload: &'a [u8],
     structures: AdStructures<'a>,
+    repaired: u32,
 }
 
 /// The beacon frames in an advertising payload, in order, without allocating.
 pub fn frames(payload: &[u8]) -> Frames<'_> {
     Frames {
+        payload,
         structures: ad::structures(payload),
+        repaired: 0,
+    }
+}
+
+impl<'a> Frames<'a> {
+    /// Frames decoded so far from a structure whose declared length was too short.
+    pub fn repaired(&self) -> u32 {
+        self.repaired
+    }
+
+    fn repair_eddystone(&self, st: &AdStructure<'a>) -> Option<Frame> {
+        let (eddystone::SERVICE_UUID, data) = st.service_data16()? else {
+            return None;
+        };
+        let need = eddystone::min_len(data)?;
+        if data.len() >= need {
+            return None;
+        }
+        // `data` is a sub-slice of `payload`: its offset is the difference of the addresses.
+        let start = (data.as_ptr() as usize).checked_sub(self.payload.as_ptr() as usize)?;
+        let extended = self.payload.get(start..start + need)?;
+        eddystone::decode(extended)
     }
 }
 
@@ -91,9 +123,16 @@ impl Iterator for Frames<'_> {
     type Item = Frame;
 
     fn next(&mut self) -> Option<Frame> {
-        self.structures
-            .by_ref()
-            .find_map(|st| Frame::from_structure(&st))
+        while let Some(st) = self.structures.next() {
+            if let Some(f) = Frame::from_structure(&st) {
+                return Some(f);
+            }
+            if let Some(f) = self.repair_eddystone(&st) {
+                self.repaired += 1;
+                return Some(f);
+            }
+        }
+        None
     }
 }
 
@@ -171,6 +210,31 @@ mod tests {
             one("0201060303aafe1716aafe01e3123456789012346789010000000000010000"),
             None
         );
+    }
+
+    #[test]
+    fn short_eddystone_structure_completed_by_following_bytes_is_repaired_and_counted() {
+        // Encrypted TLM whose structure declares 0x11 (17) bytes: salt and MIC follow it.
+        let mut b = [0u8; 40];
+        let n = crate::hex::decode_into(
+            "0201060303aafe1116aafe2001414141414141414141414141deadbeff",
+            &mut b,
+        )
+        .unwrap();
+        let mut it = frames(&b[..n]);
+        let f = it.next().unwrap();
+        assert_eq!(it.repaired(), 1);
+        let Frame::EddystoneTlm(EddystoneTlm::Encrypted(e)) = f else {
+            panic!("{f:?}")
+        };
+        assert_eq!(
+            (e.etlm, e.salt, e.mic),
+            ([0x41; 12], [0xde, 0xad], [0xbe, 0xff])
+        );
+        // Not enough bytes after it: no frame, nothing read past the payload.
+        let mut it = frames(&b[..n - 1]);
+        assert_eq!(it.next(), None);
+        assert_eq!(it.repaired(), 0);
     }
 
     #[test]
