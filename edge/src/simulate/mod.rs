@@ -398,6 +398,28 @@ pub fn run(layout: &StoreConfig, p: &SimParams) -> Result<Simulation, SimError> 
     })
 }
 
+/// Walks through `via` to a random spot of zone `zone` and stands there for a random time in
+/// `stand_ms`: the true stay.
+fn step_in(
+    w: &mut World<'_>,
+    traj: &mut Trajectory,
+    via: [Point; 2],
+    zone: usize,
+    stand_ms: std::ops::Range<i64>,
+) -> TrueStay {
+    let at = w.random_point_in_zone(zone);
+    for p in via {
+        traj.walk_to(p, WALK_SPEED_MPS);
+    }
+    let enter_ms = traj.walk_to(at, WALK_SPEED_MPS);
+    let exit_ms = traj.wait(w.rng.random_range(stand_ms));
+    TrueStay {
+        zone: w.layout.zones[zone].id.clone(),
+        enter_ms,
+        exit_ms,
+    }
+}
+
 fn shopper(w: &mut World<'_>, i: u32, end: i64) -> TruePerson {
     let p = w.p;
     let span = (end - p.start_ms).max(1);
@@ -449,33 +471,18 @@ fn shopper(w: &mut World<'_>, i: u32, end: i64) -> TruePerson {
         traj.start(arrive, from);
         if w.rng.random_bool(0.3) {
             // glances into the entrance for a few seconds
-            let at = w.random_point_in_zone(ent);
-            traj.walk_to(pavement, WALK_SPEED_MPS);
-            traj.walk_to(door_in, WALK_SPEED_MPS);
-            let t_in = traj.walk_to(at, WALK_SPEED_MPS);
-            let t_out = traj.wait(w.rng.random_range(3_000..20_000));
-            stays.push(TrueStay {
-                zone: w.layout.zones[ent].id.clone(),
-                enter_ms: t_in,
-                exit_ms: t_out,
-            });
-            visit = Some((t_in, t_out));
+            let stay = step_in(w, &mut traj, [pavement, door_in], ent, 3_000..20_000);
+            visit = Some((stay.enter_ms, stay.exit_ms));
+            stays.push(stay);
             traj.walk_to(door_in, WALK_SPEED_MPS);
             traj.walk_to(pavement, WALK_SPEED_MPS);
         }
         traj.walk_to(to, WALK_SPEED_MPS);
     } else {
         traj.start(arrive, street_a);
-        let at = w.random_point_in_zone(ent);
-        traj.walk_to(pavement, WALK_SPEED_MPS);
-        traj.walk_to(door_in, WALK_SPEED_MPS);
-        let t_in = traj.walk_to(at, WALK_SPEED_MPS);
-        let t_out = traj.wait(w.rng.random_range(5_000..20_000));
-        stays.push(TrueStay {
-            zone: w.layout.zones[ent].id.clone(),
-            enter_ms: t_in,
-            exit_ms: t_out,
-        });
+        let stay = step_in(w, &mut traj, [pavement, door_in], ent, 5_000..20_000);
+        let t_in = stay.enter_ms;
+        stays.push(stay);
         let others: Vec<usize> = (0..w.layout.zones.len()).filter(|&z| z != ent).collect();
         let n_stops = if others.is_empty() {
             0
