@@ -57,7 +57,30 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub privacy: PrivacyConfig,
     pub metrics: MetricsConfig,
+    /// `[beacon]`: the store iBeacon this gateway advertises, if any.
+    pub beacon: Option<BeaconConfig>,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[beacon]`: the store's iBeacon, advertised through the HCI backend so shoppers' apps wake up
+/// in the store (iOS apps can only listen in the background). Its UUID is also how the gateway
+/// recognises its own and the zone nodes' beacons, which are never counted as people.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeaconConfig {
+    /// The retailer's proximity UUID, as registered in its app.
+    pub uuid: dwell_shared::Uuid,
+    /// iBeacon major: the store number.
+    pub store_number: u16,
+    /// iBeacon minor: the zone number of this gateway's position.
+    pub zone_number: u16,
+    /// Calibrated RSSI at 1 m, dBm.
+    #[serde(default = "default_measured_power")]
+    pub measured_power: i8,
+}
+
+fn default_measured_power() -> i8 {
+    -59
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -571,6 +594,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: MetricsConfig,
     #[serde(default)]
+    beacon: Option<BeaconConfig>,
+    #[serde(default)]
     sources: Vec<SourceConfig>,
 }
 
@@ -830,6 +855,7 @@ impl RawConfig {
             outbox: self.outbox,
             privacy: self.privacy,
             metrics: self.metrics,
+            beacon: self.beacon,
             sources: self.sources,
         })
     }
@@ -1299,6 +1325,35 @@ milestones_s = [30, 60, 120, 300, 600]
             !format!("{c:?}").contains("hunter2"),
             "Debug must not print the password"
         );
+    }
+
+    #[test]
+    fn beacon_section_is_optional_and_checked() {
+        let minimal = "[gateway]\nid = \"gw-1\"\nstore = \"s1\"\n[[receivers]]\nid = \"gw-1\"\nx = 0\ny = 0\n\
+                       [[zones]]\nid = \"z\"\nname = \"Z\"\npolygon = [[0,0],[1,0],[1,1]]\n";
+        assert_eq!(
+            Config::from_toml_str(minimal, "t.toml").unwrap().beacon,
+            None
+        );
+        let with = format!(
+            "{minimal}[beacon]\nuuid = \"e2c56db5-dffb-48d2-b060-d0f5a71096e0\"\nstore_number = 42\nzone_number = 3\n"
+        );
+        let b = Config::from_toml_str(&with, "t.toml")
+            .unwrap()
+            .beacon
+            .unwrap();
+        assert_eq!(
+            (b.store_number, b.zone_number, b.measured_power),
+            (42, 3, -59)
+        );
+        let bad = format!(
+            "{minimal}[beacon]\nuuid = \"not-a-uuid\"\nstore_number = 1\nzone_number = 1\n"
+        );
+        let e = Config::from_toml_str(&bad, "t.toml").unwrap_err();
+        assert!(e.to_string().contains("beacon"), "{e}");
+        let missing =
+            format!("{minimal}[beacon]\nuuid = \"e2c56db5-dffb-48d2-b060-d0f5a71096e0\"\n");
+        assert!(Config::from_toml_str(&missing, "t.toml").is_err());
     }
 
     #[test]

@@ -317,9 +317,33 @@ fn spawn_source(
         SourceConfig::Hci { device, .. } => {
             #[cfg(target_os = "linux")]
             {
+                let beacon = config.beacon.clone();
                 tokio::spawn(async move {
                     match crate::source::hci_socket::HciSource::open(device, &receiver).await {
-                        Ok(s) => live(s, tx, counters, shutdown).await,
+                        Ok(mut s) => {
+                            if let Some(b) = beacon {
+                                let store_beacon = crate::source::hci_socket::StoreBeacon {
+                                    uuid: b.uuid,
+                                    store: b.store_number,
+                                    zone: b.zone_number,
+                                    measured_power: b.measured_power,
+                                    interval:
+                                        crate::source::hci_socket::StoreBeacon::DEFAULT_INTERVAL,
+                                };
+                                match s.advertise(&store_beacon).await {
+                                    Ok(()) => tracing::info!(
+                                        major = b.store_number,
+                                        minor = b.zone_number,
+                                        "advertising the store iBeacon"
+                                    ),
+                                    // Scanning goes on: presence matters more than waking apps.
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "the controller refused to advertise the store iBeacon; scanning only")
+                                    }
+                                }
+                            }
+                            live(s, tx, counters, shutdown).await
+                        }
                         Err(e) => opening_failed(&counters, &e),
                     }
                 })

@@ -44,7 +44,11 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: &Config) -> Pipeline {
         Pipeline {
-            identifier: Identifier::new(config.privacy.salt_rotation, 0, None),
+            identifier: Identifier::new(
+                config.privacy.salt_rotation,
+                0,
+                config.beacon.as_ref().map(|b| b.uuid),
+            ),
             tracker: Tracker::new(config.store_layout(), config.tracking),
             interval_ms: i64::from(config.tracking.presence_interval_s.max(1)) * 1000,
             app_window: None,
@@ -225,5 +229,61 @@ impl Pipeline {
             },
         });
         self.app_seen.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dwell_shared::frame::{Frame, IBeacon};
+    use std::sync::Arc;
+
+    fn config(beacon: &str) -> Config {
+        let text = format!(
+            "[gateway]\nid = \"gw-1\"\nstore = \"s1\"\n[[receivers]]\nid = \"gw-1\"\nx = 0\ny = 0\n\
+             [[zones]]\nid = \"z\"\nname = \"Z\"\npolygon = [[-5,-5],[5,-5],[5,5],[-5,5]]\n{beacon}"
+        );
+        Config::from_toml_str(&text, "t.toml").unwrap()
+    }
+
+    fn ibeacon(uuid: dwell_shared::Uuid) -> Observation {
+        let mut b = [0u8; 31];
+        let n = Frame::IBeacon(IBeacon {
+            uuid,
+            major: 42,
+            minor: 3,
+            tx_power: -59,
+        })
+        .encode(&mut b)
+        .unwrap();
+        Observation {
+            ts_ms: 1_767_258_000_000,
+            receiver: Arc::from("gw-1"),
+            rssi: -50,
+            radio: Radio::Ble {
+                addr: [0xc0, 1, 2, 3, 4, 5],
+                addr_type: 1,
+                ad: b[..n].to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn own_store_beacons_are_never_tracked() {
+        let uuid: dwell_shared::Uuid = "e2c56db5-dffb-48d2-b060-d0f5a71096e0".parse().unwrap();
+        let mut p = Pipeline::new(&config(
+            "[beacon]\nuuid = \"e2c56db5-dffb-48d2-b060-d0f5a71096e0\"\nstore_number = 42\nzone_number = 3\n",
+        ));
+        let mut out = Vec::new();
+        p.observe(&ibeacon(uuid), &mut out);
+        assert_eq!(p.stats().own_beacons, 1);
+        assert_eq!(p.tracker().devices(), 0);
+        // Another UUID is a static beacon like any other (a staff badge, a shelf beacon).
+        p.observe(&ibeacon(dwell_shared::Uuid::from_bytes([7; 16])), &mut out);
+        assert_eq!(p.tracker().devices(), 1);
+        // Without [beacon], the store's UUID is just another beacon.
+        let mut q = Pipeline::new(&config(""));
+        q.observe(&ibeacon(uuid), &mut out);
+        assert_eq!((q.stats().own_beacons, q.tracker().devices()), (0, 1));
     }
 }
