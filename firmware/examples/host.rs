@@ -19,70 +19,17 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
-use std::time::Instant;
 
 use dwell_node::controller::NoResetPin;
+use dwell_node::host::{self, HostDelay, NoBeam, Replay};
 use dwell_node::node_report::{Identity, Report};
 use dwell_node::{Config, Node};
 use dwell_shared::hex::Hex;
-use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write};
+use embedded_io::{ErrorType, Read, ReadReady, Write};
+use std::time::Instant;
 
 /// Devices per window the host run can tell apart.
 const TABLE: usize = 128;
-
-/// A recorded stream, with a Command Complete injected after each command the node writes.
-struct Replay {
-    /// Answers waiting to be read; they go before the recording.
-    answers: VecDeque<u8>,
-    recording: VecDeque<u8>,
-    /// Bytes of a command being written.
-    cmd: Vec<u8>,
-}
-
-impl ErrorType for Replay {
-    type Error = ErrorKind;
-}
-
-impl Write for Replay {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
-        for &b in buf {
-            self.cmd.push(b);
-            if self.cmd.len() >= 4 && self.cmd.len() == 4 + usize::from(self.cmd[3]) {
-                self.answers
-                    .extend([0x04, 0x0e, 0x04, 0x01, self.cmd[1], self.cmd[2], 0x00]);
-                self.cmd.clear();
-            }
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> Result<(), ErrorKind> {
-        Ok(())
-    }
-}
-
-impl ReadReady for Replay {
-    fn read_ready(&mut self) -> Result<bool, ErrorKind> {
-        Ok(!self.answers.is_empty() || !self.recording.is_empty())
-    }
-}
-
-impl Read for Replay {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(b) = self
-                .answers
-                .pop_front()
-                .or_else(|| self.recording.pop_front())
-            else {
-                break;
-            };
-            buf[n] = b;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
 
 /// A tty opened as a file (see the module docs for `stty`).
 struct Serial(File);
@@ -110,33 +57,6 @@ impl Write for Serial {
     }
     fn flush(&mut self) -> Result<(), std::io::Error> {
         self.0.flush()
-    }
-}
-
-/// A door with no beams wired: both always clear.
-struct NoBeam;
-
-impl embedded_hal::digital::ErrorType for NoBeam {
-    type Error = core::convert::Infallible;
-}
-
-impl embedded_hal::digital::InputPin for NoBeam {
-    fn is_high(&mut self) -> Result<bool, Self::Error> {
-        Ok(false)
-    }
-    fn is_low(&mut self) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// Sleeps for real (serial) or not at all (replay).
-struct HostDelay(bool);
-
-impl embedded_hal::delay::DelayNs for HostDelay {
-    fn delay_ns(&mut self, ns: u32) {
-        if self.0 {
-            std::thread::sleep(std::time::Duration::from_nanos(u64::from(ns)));
-        }
     }
 }
 
@@ -183,19 +103,7 @@ fn print_report(bytes: &[u8]) {
 /// The recording as controller → host H4 bytes.
 fn load_recording(path: &str) -> Result<VecDeque<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    if !bytes.starts_with(b"btsnoop\0") {
-        return Ok(bytes.into());
-    }
-    let reader = dwell_shared::btsnoop::BtsnoopReader::new(&bytes[..])
-        .map_err(|e| format!("{path}: {e}"))?;
-    let mut out = VecDeque::new();
-    for rec in reader {
-        let rec = rec.map_err(|e| format!("{path}: {e}"))?;
-        if rec.direction == dwell_shared::btsnoop::Direction::Received {
-            out.extend(rec.h4_bytes());
-        }
-    }
-    Ok(out)
+    host::h4_from_file(&bytes).map_err(|e| format!("{path}: {e}"))
 }
 
 fn main() -> Result<(), String> {
@@ -244,11 +152,7 @@ fn main() -> Result<(), String> {
     };
     let step = num("--step-ms", 100)?.max(1);
     let window_ms = u64::from(cfg.window_s) * 1000;
-    let replay = Replay {
-        answers: VecDeque::new(),
-        recording: load_recording(path)?,
-        cmd: vec![],
-    };
+    let replay = Replay::new(load_recording(path)?);
     let mut node: Node<_, NoResetPin, _, _, _, TABLE> =
         Node::new(cfg, replay, None, NoBeam, NoBeam, HostDelay(false));
     let mut now = 0u64;

@@ -15,15 +15,24 @@
 //! - [`door`] — the two-beam people counter: debounce, direction, backing out, tailgating.
 //! - [`beacon`] — the zone iBeacon's HCI commands and the scan/advertise [`beacon::Schedule`].
 //! - [`node`] — the node: one `poll` step that ties everything together and emits reports.
+//! - `host` (feature `std`) — host stand-ins for the peripherals: a recorded H4 stream, idle
+//!   beams, a host delay; for the host example and end-to-end tests.
 //!
 //! The report format itself is [`dwell_shared::node_report`].
 #![no_std]
+
+#[cfg(feature = "std")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod aggregate;
 pub mod beacon;
 pub mod controller;
 pub mod door;
 pub mod h4;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod node;
 
 pub use dwell_shared::node_report;
