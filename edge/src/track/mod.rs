@@ -19,9 +19,10 @@
 //!   `end_ms − start_ms` through [`VisitDefinitions::classify`], and the path.
 //! - **Zone**, only while the device is inside (a device outside the store is in no zone): with
 //!   `positioning = "zone"` (the default), the zone filter's decision (`track/bayes.rs`: a Bayes
-//!   filter over points of the zones, fed every raw reading from the device's first moment inside
-//!   to the end of its visit, deciding once the device stands still and dating the placement
-//!   back to when it walked in, [`ZoneMachine`]'s `place_since`); otherwise a position
+//!   filter over points of the zones and of rings outside the floor (outside is no zone), fed
+//!   every raw reading from the device's first moment inside to the end of its visit, deciding
+//!   once the device stands still and dating the placement back to when it walked in,
+//!   [`ZoneMachine`]'s `place_since`); otherwise a position
 //!   (`track/position.rs`) from every receiver hearing the device at or above the passer-by floor,
 //!   and the first zone in layout order whose polygon contains it ([`Zone::contains`]).
 //! - **Zone stays** (`track/zone.rs`): hysteresis, milestones and exits as documented there.
