@@ -1,0 +1,643 @@
+//! The cloud's configuration: one TOML file, one typed [`Config`], validated on load.
+//!
+//! Like the gateway's: the commented default ([`DEFAULT_CONFIG`], `deploy/cloud/dwell-cloud.toml`,
+//! embedded so `dwell-cloud print-default-config` and the shipped file can never differ) documents
+//! every key; unknown keys are refused and named; every error names the file, the key and the fix
+//! (`dwell-cloud.toml: gateways[1].store: …; …`), with the line for syntax and type errors.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dwell_shared::topic;
+use serde::Deserialize;
+
+use crate::ingest::{DEFAULT_GROUP, WorkerConfig};
+use crate::store::DatabaseUrl;
+
+/// The shipped, commented default config (`deploy/cloud/dwell-cloud.toml`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/cloud/dwell-cloud.toml");
+
+/// Where a package would install the config file.
+pub const DEFAULT_PATH: &str = "/etc/dwell-cloud/dwell-cloud.toml";
+
+const SEE_DEFAULT: &str = "`dwell-cloud print-default-config` shows every key with its meaning";
+
+/// The whole cloud configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub broker: BrokerConfig,
+    pub database: DatabaseConfig,
+    pub ingest: IngestConfig,
+    /// Registered gateways: only these may publish (unless `allow_unknown_gateways`).
+    pub gateways: Vec<GatewayRegistration>,
+}
+
+/// `[broker]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    pub host: String,
+    pub port: u16,
+    /// The MQTT client id, stable across restarts (the broker keeps the session and its unacked
+    /// messages). With several workers, `-1`, `-2`… are appended.
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Shared-subscription group: all workers of one deployment use the same.
+    pub group: String,
+    pub keep_alive_s: u64,
+}
+
+impl std::fmt::Debug for BrokerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("group", &self.group)
+            .field("keep_alive_s", &self.keep_alive_s)
+            .finish()
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+    /// PostgreSQL pool size (SQLite uses a small fixed pool).
+    pub max_connections: u32,
+}
+
+/// `[ingest]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Accept gateways not listed in `[[gateways]]`, binding each to the store it first
+    /// publishes for. For demos only.
+    pub allow_unknown_gateways: bool,
+    /// MQTT connections (workers) in this process.
+    pub workers: u32,
+    pub max_messages_per_tx: usize,
+    pub drain_timeout_s: u64,
+}
+
+/// One `[[gateways]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRegistration {
+    pub store: String,
+    pub id: String,
+}
+
+/// Why a config file can't be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{origin}: cannot read the config file: {error}; check the path given to --config (default {DEFAULT_PATH})"
+    )]
+    Read {
+        origin: String,
+        error: std::io::Error,
+    },
+    #[error("{}", message(.origin, *.line, .key, .problem, .fix))]
+    Invalid {
+        origin: String,
+        line: Option<usize>,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl ConfigError {
+    /// The key to fix, if the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } if !key.is_empty() => Some(key),
+            _ => None,
+        }
+    }
+}
+
+fn message(origin: &str, line: Option<usize>, key: &str, problem: &str, fix: &str) -> String {
+    let mut m = origin.to_owned();
+    if let Some(line) = line {
+        m += &format!(":{line}");
+    }
+    m += ": ";
+    if !key.is_empty() {
+        m += key;
+        m += ": ";
+    }
+    m += problem;
+    if !fix.is_empty() {
+        m += "; ";
+        m += fix;
+    }
+    m
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    broker: RawBroker,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    gateways: Vec<GatewayRegistration>,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawBroker {
+    url: String,
+    client_id: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    group: String,
+    keep_alive_s: u64,
+}
+
+impl Default for RawBroker {
+    fn default() -> Self {
+        RawBroker {
+            url: "mqtt://127.0.0.1:1883".into(),
+            client_id: None,
+            username: None,
+            password: None,
+            password_file: None,
+            group: DEFAULT_GROUP.into(),
+            keep_alive_s: 30,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    max_connections: u32,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawDatabase {
+            url: "sqlite:///var/lib/dwell-cloud/dwell.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawIngest {
+    allow_unknown_gateways: bool,
+    workers: u32,
+    max_messages_per_tx: usize,
+    drain_timeout_s: u64,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        RawIngest {
+            allow_unknown_gateways: false,
+            workers: 1,
+            max_messages_per_tx: 100,
+            drain_timeout_s: 10,
+        }
+    }
+}
+
+/// (key, problem, fix)
+type Problem = (String, String, String);
+
+fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Problem {
+    (key.into(), problem.into(), fix.into())
+}
+
+/// `mqtt://host[:port]` → (host, port).
+fn parse_broker_url(url: &str) -> Result<(String, u16), Problem> {
+    let fix = "write it as mqtt://host:1883";
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| problem("broker.url", format!("{url:?} has no scheme"), fix))?;
+    match scheme {
+        "mqtt" | "tcp" => {}
+        "mqtts" | "ssl" => {
+            return Err(problem(
+                "broker.url",
+                "TLS to the broker is not supported by dwell-cloud yet",
+                "use mqtt:// on a private network, or a TLS-terminating proxy beside the worker",
+            ));
+        }
+        other => {
+            return Err(problem(
+                "broker.url",
+                format!("scheme {other:?} is not mqtt"),
+                fix,
+            ));
+        }
+    }
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| problem("broker.url", format!("port {p:?} is not a number"), fix))?;
+            (h, port)
+        }
+        _ => (rest, 1883),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains('/') {
+        return Err(problem(
+            "broker.url",
+            format!("{url:?} has no host name"),
+            fix,
+        ));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// This machine's host name, for the default client id.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into())
+}
+
+impl RawConfig {
+    fn into_config(self, base: &Path) -> Result<Config, Problem> {
+        let b = self.broker;
+        let (host, port) = parse_broker_url(&b.url)?;
+        if let Err(e) = topic::shared_events(&b.group) {
+            return Err(problem(
+                "broker.group",
+                format!("{:?} can't be a subscription group: {e}", b.group),
+                format!("use a plain name like {DEFAULT_GROUP:?}"),
+            ));
+        }
+        let client_id = b
+            .client_id
+            .unwrap_or_else(|| format!("dwell-cloud-{}", hostname()));
+        if client_id.is_empty() || client_id.len() > 200 {
+            return Err(problem(
+                "broker.client_id",
+                "must be 1 to 200 characters",
+                "give each worker machine its own stable id",
+            ));
+        }
+        let password = match (&b.password, &b.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(problem(
+                    "broker.password_file",
+                    "is set together with broker.password",
+                    "keep one of them",
+                ));
+            }
+            (_, Some(file)) => {
+                let file = base.join(file);
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    problem(
+                        "broker.password_file",
+                        format!("cannot read {}: {e}", file.display()),
+                        "check the path and that dwell-cloud can read it",
+                    )
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_owned())
+            }
+            (p, None) => p.clone(),
+        };
+        if password.is_some() && b.username.is_none() {
+            return Err(problem(
+                "broker.password",
+                "is set without broker.username",
+                "set both or neither",
+            ));
+        }
+        if b.keep_alive_s < 5 {
+            return Err(problem(
+                "broker.keep_alive_s",
+                "must be at least 5",
+                "30 suits most brokers",
+            ));
+        }
+        let url = DatabaseUrl::parse(&self.database.url).map_err(|p| {
+            problem(
+                "database.url",
+                p,
+                "use sqlite:///var/lib/dwell-cloud/dwell.db or postgres://user:password@host/dwell",
+            )
+        })?;
+        if self.database.max_connections == 0 {
+            return Err(problem(
+                "database.max_connections",
+                "must be at least 1",
+                "8 suits one worker",
+            ));
+        }
+        let i = self.ingest;
+        if i.workers == 0 || i.workers > 64 {
+            return Err(problem(
+                "ingest.workers",
+                "must be 1 to 64",
+                "1 is enough for most deployments; run more processes to scale out",
+            ));
+        }
+        if i.max_messages_per_tx == 0 {
+            return Err(problem(
+                "ingest.max_messages_per_tx",
+                "must be at least 1",
+                "100 matches the broker's in-flight window",
+            ));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (n, g) in self.gateways.iter().enumerate() {
+            if let Err(e) = topic::events(&g.store, &g.id) {
+                let key = match e {
+                    topic::TopicError::InvalidId {
+                        kind: topic::IdKind::Store,
+                        ..
+                    } => "store",
+                    _ => "id",
+                };
+                return Err(problem(
+                    format!("gateways[{n}].{key}"),
+                    format!("can't be used in a topic: {e}"),
+                    "use the same ids as the gateway's own [gateway] section",
+                ));
+            }
+            if let Some(first) = seen.insert(g.id.as_str(), n) {
+                return Err(problem(
+                    format!("gateways[{n}].id"),
+                    format!("gateway {:?} is already listed at gateways[{first}]", g.id),
+                    "gateway ids are unique across all stores ((gateway, seq) identifies an event); \
+                     remove or rename one",
+                ));
+            }
+        }
+        if self.gateways.is_empty() && !i.allow_unknown_gateways {
+            return Err(problem(
+                "gateways",
+                "no gateway is registered and ingest.allow_unknown_gateways is false, so every \
+                 message would be refused",
+                "add a [[gateways]] entry (store = \"…\", id = \"…\") for each gateway",
+            ));
+        }
+        Ok(Config {
+            broker: BrokerConfig {
+                host,
+                port,
+                client_id,
+                username: b.username,
+                password,
+                group: b.group,
+                keep_alive_s: b.keep_alive_s,
+            },
+            database: DatabaseConfig {
+                url,
+                max_connections: self.database.max_connections,
+            },
+            ingest: IngestConfig {
+                allow_unknown_gateways: i.allow_unknown_gateways,
+                workers: i.workers,
+                max_messages_per_tx: i.max_messages_per_tx,
+                drain_timeout_s: i.drain_timeout_s,
+            },
+            gateways: self.gateways,
+        })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Reads and validates the file at `path` (errors name it as given).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            origin: origin.clone(),
+            error,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml_str(&text, &origin, base)
+    }
+
+    /// The shipped default.
+    pub fn shipped_default() -> Config {
+        // Checked by the `shipped_default_is_valid` test, so this cannot fail in a built binary.
+        Config::from_toml_str(
+            DEFAULT_CONFIG,
+            "dwell-cloud.toml (built-in default)",
+            Path::new("."),
+        )
+        .expect("the shipped default config is valid")
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors, relative paths in it are
+    /// taken from `base`.
+    pub fn from_toml_str(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
+        let invalid = |line, key: String, problem: String, fix: String| ConfigError::Invalid {
+            origin: origin.into(),
+            line,
+            key,
+            problem,
+            fix,
+        };
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            invalid(
+                line,
+                String::new(),
+                e.message().trim().to_owned(),
+                SEE_DEFAULT.into(),
+            )
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let e = e.into_inner();
+            let line = e.span().map(|s| line_of(text, s.start));
+            let key = if key == "." { String::new() } else { key };
+            invalid(line, key, e.message().trim().to_owned(), SEE_DEFAULT.into())
+        })?;
+        raw.into_config(base)
+            .map_err(|(key, problem, fix)| invalid(None, key, problem, fix))
+    }
+
+    /// One [`WorkerConfig`] per `ingest.workers`, with distinct client ids.
+    pub fn worker_configs(&self) -> Vec<WorkerConfig> {
+        let n = self.ingest.workers;
+        (1..=n)
+            .map(|i| {
+                let client_id = if n == 1 {
+                    self.broker.client_id.clone()
+                } else {
+                    format!("{}-{i}", self.broker.client_id)
+                };
+                WorkerConfig {
+                    username: self.broker.username.clone(),
+                    password: self.broker.password.clone(),
+                    group: self.broker.group.clone(),
+                    keep_alive_s: self.broker.keep_alive_s,
+                    max_messages_per_tx: self.ingest.max_messages_per_tx,
+                    drain_timeout: Duration::from_secs(self.ingest.drain_timeout_s),
+                    ..WorkerConfig::new(&self.broker.host, self.broker.port, client_id)
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, "test.toml", Path::new("."))
+    }
+
+    const MINIMAL: &str = "[[gateways]]\nstore = \"store-001\"\nid = \"gw-1\"\n";
+
+    #[test]
+    fn shipped_default_is_valid() {
+        let c = Config::shipped_default();
+        assert_eq!(c.broker.port, 1883);
+        assert_eq!(c.broker.group, "dwell-cloud");
+        assert!(matches!(c.database.url, DatabaseUrl::Sqlite(_)));
+        assert!(!c.ingest.allow_unknown_gateways);
+        assert!(!c.gateways.is_empty());
+    }
+
+    #[test]
+    fn deploy_file_is_the_embedded_default() {
+        let on_disk = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/cloud/dwell-cloud.toml"
+        ))
+        .unwrap();
+        assert_eq!(on_disk, DEFAULT_CONFIG);
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!((c.broker.host.as_str(), c.broker.port), ("127.0.0.1", 1883));
+        assert!(c.broker.client_id.starts_with("dwell-cloud-"));
+        assert_eq!(c.worker_configs().len(), 1);
+        assert_eq!(c.worker_configs()[0].client_id, c.broker.client_id);
+    }
+
+    #[test]
+    fn several_workers_get_distinct_client_ids() {
+        let c = parse(&format!(
+            "[broker]\nclient_id = \"w\"\n[ingest]\nworkers = 3\n{MINIMAL}"
+        ))
+        .unwrap();
+        let ids: Vec<_> = c
+            .worker_configs()
+            .into_iter()
+            .map(|w| w.client_id)
+            .collect();
+        assert_eq!(ids, ["w-1", "w-2", "w-3"]);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("[broker]\nurl = \"http://x\"\n", "broker.url", "mqtt://"),
+            ("[broker]\nurl = \"mqtts://x\"\n", "broker.url", "TLS"),
+            ("[broker]\nurl = \"mqtt://x:99999\"\n", "broker.url", "port"),
+            ("[broker]\ngroup = \"a/b\"\n", "broker.group", "plain name"),
+            ("[broker]\npassword = \"p\"\n", "broker.password", "both"),
+            (
+                "[database]\nurl = \"mysql://x\"\n",
+                "database.url",
+                "postgres://",
+            ),
+            ("[ingest]\nworkers = 0\n", "ingest.workers", "1 to 64"),
+            ("[broker]\nurll = \"x\"\n", "broker", "unknown field"),
+            (
+                "[[gateways]]\nstore = \"shoppers\"\nid = \"g\"\n",
+                "gateways[0].store",
+                "reserved",
+            ),
+            (
+                "[[gateways]]\nstore = \"s\"\nid = \"a b\"\n",
+                "gateways[0].id",
+                "topic",
+            ),
+            (
+                "[[gateways]]\nstore = \"s\"\nid = \"g\"\n[[gateways]]\nstore = \"t\"\nid = \"g\"\n",
+                "gateways[1].id",
+                "already listed at gateways[0]",
+            ),
+        ];
+        for (extra, key, needle) in cases {
+            let text = if extra.contains("[[gateways]]") {
+                extra.to_string()
+            } else {
+                format!("{extra}{MINIMAL}")
+            };
+            let e = parse(&text).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.starts_with("test.toml"), "{msg}");
+            assert!(msg.contains(key), "{key}: {msg}");
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+    }
+
+    #[test]
+    fn no_gateways_without_the_demo_flag_is_refused() {
+        let e = parse("").unwrap_err();
+        assert_eq!(e.key(), Some("gateways"));
+        assert!(e.to_string().contains("[[gateways]]"));
+        let c = parse("[ingest]\nallow_unknown_gateways = true\n").unwrap();
+        assert!(c.ingest.allow_unknown_gateways);
+    }
+
+    #[test]
+    fn type_errors_give_the_line() {
+        let e = parse(&format!("{MINIMAL}[ingest]\nworkers = \"two\"\n")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("test.toml:5: ingest.workers"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker_url("mqtt://mq.example:1884"),
+            Ok(("mq.example".into(), 1884))
+        );
+        assert_eq!(parse_broker_url("mqtt://mq"), Ok(("mq".into(), 1883)));
+        assert_eq!(
+            parse_broker_url("tcp://[::1]:1885"),
+            Ok(("::1".into(), 1885))
+        );
+        assert!(parse_broker_url("mqtt://").is_err());
+    }
+
+    #[test]
+    fn password_never_shows_in_debug() {
+        let c = parse(&format!(
+            "[broker]\nusername = \"u\"\npassword = \"hunter2\"\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{:?}", c.worker_configs()).contains("hunter2"));
+    }
+}
