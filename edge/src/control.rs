@@ -57,10 +57,11 @@ pub async fn run(
             crate::uplink::mqtt::tls_config(tls)?,
         ));
     }
+    uplink.validate()?;
+    // `validate` checked the store id against the topic rules, so these cannot fail.
+    let config_topic = topic::store_config(&uplink.store).expect("validated store id");
+    let nodes_topic = topic::store_node_reports(&uplink.store).expect("validated store id");
     let (client, mut events) = AsyncClient::new(options, 16);
-    // Validated ids (UplinkConfig::validate ran when the uplink was built).
-    let config_topic = topic::store_config(&uplink.store).unwrap_or_default();
-    let nodes_topic = topic::store_node_reports(&uplink.store).unwrap_or_default();
     let mut backoff = Duration::from_millis(500);
     loop {
         let event = tokio::select! {

@@ -221,9 +221,15 @@ pub async fn run(
     .await?;
 
     for t in source_tasks {
-        let _ = t.await;
+        if let Err(e) = t.await {
+            tracing::error!(error = %e, "a source task failed");
+        }
     }
-    let _ = control_task.await;
+    match control_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "control connection stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "control task failed"),
+    }
     // The visits closed at shutdown were just appended: while the broker is reachable, give the
     // uplink a bounded moment to send them before it drains (if not, they wait on disk).
     let give_up = tokio::time::Instant::now() + SEND_ON_STOP;
@@ -242,8 +248,10 @@ pub async fn run(
         Ok(Err(e)) => tracing::error!(error = %e, "uplink stopped with an error"),
         Err(e) => tracing::error!(error = %e, "uplink task failed"),
     }
-    if let Some(t) = metrics_task {
-        let _ = t.await;
+    if let Some(t) = metrics_task
+        && let Err(e) = t.await
+    {
+        tracing::error!(error = %e, "metrics task failed");
     }
     let flush = outbox.clone();
     tokio::task::spawn_blocking(move || flush.flush()).await??;
