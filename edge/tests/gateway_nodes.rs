@@ -84,6 +84,41 @@ fn report(window_start_s: u32, door_in: u16, door_out: u16, eid: [u8; 8]) -> Vec
     buf
 }
 
+/// The example store's gateway, taking zone-node reports, on the broker at `port`.
+fn gateway_config(port: u16, dir: &std::path::Path, metrics: &str) -> Config {
+    let mut text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/edge/example-store.toml"
+    ))
+    .unwrap();
+    text.push_str(&format!(
+        "\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n[outbox]\npath = \"{}\"\n[metrics]\nlisten = \"{metrics}\"\n[[sources]]\nkind = \"nodes\"\n",
+        dir.join("outbox").display()
+    ));
+    Config::from_toml_str(&text, "test.toml").unwrap()
+}
+
+/// Every event the store's gateways publish, as they arrive.
+async fn collect_events(port: u16, client_id: &str) -> Arc<Mutex<Vec<EventKind>>> {
+    let events: Arc<Mutex<Vec<EventKind>>> = Arc::default();
+    let (sub, mut sub_loop) = AsyncClient::new(MqttOptions::new(client_id, "127.0.0.1", port), 64);
+    sub.subscribe(format!("dwell/v1/{STORE}/+/events"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let seen = events.clone();
+    tokio::spawn(async move {
+        while let Ok(ev) = sub_loop.poll().await {
+            if let rumqttc::Event::Incoming(Packet::Publish(p)) = ev {
+                let b: EventBatch = serde_json::from_slice(&p.payload).unwrap();
+                seen.lock()
+                    .unwrap()
+                    .extend(b.events.into_iter().map(|e| e.kind));
+            }
+        }
+    });
+    events
+}
+
 async fn metric(port: u16, name: &str) -> f64 {
     let body = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
@@ -113,35 +148,11 @@ async fn node_reports_and_pushed_layouts_reach_the_tracker() {
     wait_for_port(port).await;
     let metrics_port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/edge/example-store.toml"
-    ))
-    .unwrap();
-    text.push_str(&format!(
-        "\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n[outbox]\npath = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n[[sources]]\nkind = \"nodes\"\n",
-        dir.path().join("outbox").display()
-    ));
-    let config = Config::from_toml_str(&text, "test.toml").unwrap();
+    let config = gateway_config(port, dir.path(), &format!("127.0.0.1:{metrics_port}"));
     let layout = config.store_layout().clone();
 
     // Everything the gateway publishes.
-    let events: Arc<Mutex<Vec<EventKind>>> = Arc::default();
-    let (sub, mut sub_loop) = AsyncClient::new(MqttOptions::new("test-sub", "127.0.0.1", port), 64);
-    sub.subscribe(format!("dwell/v1/{STORE}/+/events"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let seen = events.clone();
-    tokio::spawn(async move {
-        while let Ok(ev) = sub_loop.poll().await {
-            if let rumqttc::Event::Incoming(Packet::Publish(p)) = ev {
-                let b: EventBatch = serde_json::from_slice(&p.payload).unwrap();
-                seen.lock()
-                    .unwrap()
-                    .extend(b.events.into_iter().map(|e| e.kind));
-            }
-        }
-    });
+    let events = collect_events(port, "test-sub").await;
 
     let shutdown = CancellationToken::new();
     let gw = tokio::spawn(dwell_edge::gateway::run(
@@ -270,33 +281,8 @@ async fn a_report_made_by_the_node_logic_reaches_the_tracker() {
     };
     wait_for_port(port).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/edge/example-store.toml"
-    ))
-    .unwrap();
-    text.push_str(&format!(
-        "\n[broker]\nurl = \"mqtt://127.0.0.1:{port}\"\n[outbox]\npath = \"{}\"\n[metrics]\nlisten = \"\"\n[[sources]]\nkind = \"nodes\"\n",
-        dir.path().join("outbox").display()
-    ));
-    let config = Config::from_toml_str(&text, "test.toml").unwrap();
-    let events: Arc<Mutex<Vec<EventKind>>> = Arc::default();
-    let (sub, mut sub_loop) =
-        AsyncClient::new(MqttOptions::new("test-sub-2", "127.0.0.1", port), 64);
-    sub.subscribe(format!("dwell/v1/{STORE}/+/events"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let seen = events.clone();
-    tokio::spawn(async move {
-        while let Ok(ev) = sub_loop.poll().await {
-            if let rumqttc::Event::Incoming(Packet::Publish(p)) = ev {
-                let b: EventBatch = serde_json::from_slice(&p.payload).unwrap();
-                seen.lock()
-                    .unwrap()
-                    .extend(b.events.into_iter().map(|e| e.kind));
-            }
-        }
-    });
+    let config = gateway_config(port, dir.path(), "");
+    let events = collect_events(port, "test-sub-2").await;
     let shutdown = CancellationToken::new();
     let gw = tokio::spawn(dwell_edge::gateway::run(
         config,
