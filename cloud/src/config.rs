@@ -11,7 +11,7 @@ use std::time::Duration;
 use dwell_shared::topic;
 use serde::Deserialize;
 
-use crate::ingest::{DEFAULT_GROUP, WorkerConfig};
+use crate::ingest::{BrokerTls, DEFAULT_GROUP, WorkerConfig};
 use crate::store::DatabaseUrl;
 
 /// The shipped, commented default config (`deploy/cloud/dwell-cloud.toml`).
@@ -28,8 +28,28 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
+    pub api: ApiConfig,
+    pub engine: EngineConfig,
+    /// Behavioural tag rules (`[[tag_rules]]`).
+    pub tag_rules: Vec<crate::profiles::rules::TagRule>,
     /// Registered gateways: only these may publish (unless `allow_unknown_gateways`).
     pub gateways: Vec<GatewayRegistration>,
+}
+
+/// `[engine]`: identity resolution, campaigns and coupons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Where the coupon signing key (`coupon.key`) and the holdout salt (`holdout.salt`) live;
+    /// both are created (random, mode 0600) on first start. Every worker of a deployment must
+    /// share them: tills verify codes with the same key.
+    pub secrets_dir: PathBuf,
+    /// Phone clock error tolerated when resolving EIDs, seconds.
+    pub eid_drift_s: u32,
+    /// How far back the live EID table reaches, seconds.
+    pub eid_lookback_s: u32,
+    /// The retailer's iBeacon proximity UUID (lowercase, hyphenated): app-reported sightings of
+    /// other UUIDs are refused.
+    pub beacon_uuid: String,
 }
 
 /// `[broker]`.
@@ -45,6 +65,8 @@ pub struct BrokerConfig {
     /// Shared-subscription group: all workers of one deployment use the same.
     pub group: String,
     pub keep_alive_s: u64,
+    /// TLS (`mqtts://`), verified against `ca_file`; `None`: plain TCP (`mqtt://`).
+    pub tls: Option<BrokerTls>,
 }
 
 impl std::fmt::Debug for BrokerConfig {
@@ -57,6 +79,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("group", &self.group)
             .field("keep_alive_s", &self.keep_alive_s)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -79,6 +102,13 @@ pub struct IngestConfig {
     pub workers: u32,
     pub max_messages_per_tx: usize,
     pub drain_timeout_s: u64,
+}
+
+/// `[api]`: the HTTP API, `/metrics` and the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Where to listen; `None` (`listen = ""`, or no `[api]` section) serves no HTTP at all.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// One `[[gateways]]` entry.
@@ -147,7 +177,33 @@ struct RawConfig {
     #[serde(default)]
     ingest: RawIngest,
     #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    tag_rules: Vec<crate::profiles::rules::TagRule>,
+    #[serde(default)]
     gateways: Vec<GatewayRegistration>,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawEngine {
+    secrets_dir: PathBuf,
+    eid_drift_s: u32,
+    eid_lookback_s: u32,
+    beacon_uuid: String,
+}
+
+impl Default for RawEngine {
+    fn default() -> Self {
+        RawEngine {
+            secrets_dir: "/var/lib/dwell-cloud".into(),
+            eid_drift_s: 120,
+            eid_lookback_s: 900,
+            beacon_uuid: "e2c56db5-dffb-48d2-b060-d0f5a71096e0".into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -158,6 +214,7 @@ struct RawBroker {
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     group: String,
     keep_alive_s: u64,
 }
@@ -170,6 +227,7 @@ impl Default for RawBroker {
             username: None,
             password: None,
             password_file: None,
+            ca_file: None,
             group: DEFAULT_GROUP.into(),
             keep_alive_s: 30,
         }
@@ -212,6 +270,14 @@ impl Default for RawIngest {
     }
 }
 
+/// `[api]`. Without the key (or the section) no port is opened: a config written before the API
+/// existed keeps doing exactly what it did. The shipped file turns it on.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawApi {
+    listen: String,
+}
+
 /// (key, problem, fix)
 type Problem = (String, String, String);
 
@@ -219,29 +285,31 @@ fn problem(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<St
     (key.into(), problem.into(), fix.into())
 }
 
-/// `mqtt://host[:port]` → (host, port).
-fn parse_broker_url(url: &str) -> Result<(String, u16), Problem> {
-    let fix = "write it as mqtt://host:1883";
+/// Where the broker is, from `[broker] url`.
+#[derive(Debug, PartialEq, Eq)]
+struct BrokerUrl {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+/// `mqtt://host[:port]` (default 1883) or `mqtts://host[:port]` (TLS, default 8883).
+fn parse_broker_url(url: &str) -> Result<BrokerUrl, Problem> {
+    let fix = "write it as mqtt://host:1883, or mqtts://host:8883 for TLS";
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| problem("broker.url", format!("{url:?} has no scheme"), fix))?;
-    match scheme {
-        "mqtt" | "tcp" => {}
-        "mqtts" | "ssl" => {
-            return Err(problem(
-                "broker.url",
-                "TLS to the broker is not supported by dwell-cloud yet",
-                "use mqtt:// on a private network, or a TLS-terminating proxy beside the worker",
-            ));
-        }
+    let (tls, default_port) = match scheme {
+        "mqtt" | "tcp" => (false, 1883),
+        "mqtts" | "ssl" => (true, 8883),
         other => {
             return Err(problem(
                 "broker.url",
-                format!("scheme {other:?} is not mqtt"),
+                format!("scheme {other:?} is not mqtt or mqtts"),
                 fix,
             ));
         }
-    }
+    };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
@@ -250,7 +318,7 @@ fn parse_broker_url(url: &str) -> Result<(String, u16), Problem> {
                 .map_err(|_| problem("broker.url", format!("port {p:?} is not a number"), fix))?;
             (h, port)
         }
-        _ => (rest, 1883),
+        _ => (rest, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() || host.contains('/') {
@@ -260,7 +328,11 @@ fn parse_broker_url(url: &str) -> Result<(String, u16), Problem> {
             fix,
         ));
     }
-    Ok((host.to_owned(), port))
+    Ok(BrokerUrl {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
 }
 
 /// This machine's host name, for the default client id.
@@ -276,7 +348,35 @@ fn hostname() -> String {
 impl RawConfig {
     fn into_config(self, base: &Path) -> Result<Config, Problem> {
         let b = self.broker;
-        let (host, port) = parse_broker_url(&b.url)?;
+        let BrokerUrl { host, port, tls } = parse_broker_url(&b.url)?;
+        let tls = match (tls, &b.ca_file) {
+            (true, Some(file)) => {
+                let file = base.join(file);
+                Some(BrokerTls::from_ca_file(&file).map_err(|e| {
+                    problem(
+                        "broker.ca_file",
+                        e,
+                        "point it at the PEM file of the CA that signed the broker's certificate, \
+                         readable by dwell-cloud",
+                    )
+                })?)
+            }
+            (true, None) => {
+                return Err(problem(
+                    "broker.ca_file",
+                    format!("is required with {:?} (TLS)", b.url),
+                    "set ca_file to the PEM file of the CA that signed the broker's certificate",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(problem(
+                    "broker.ca_file",
+                    format!("is set but {:?} is not TLS", b.url),
+                    "use mqtts://host:8883 for TLS, or remove ca_file",
+                ));
+            }
+            (false, None) => None,
+        };
         if let Err(e) = topic::shared_events(&b.group) {
             return Err(problem(
                 "broker.group",
@@ -358,6 +458,36 @@ impl RawConfig {
                 "100 matches the broker's in-flight window",
             ));
         }
+        let listen = match self.api.listen.trim() {
+            "" => None,
+            addr => Some(addr.parse::<std::net::SocketAddr>().map_err(|_| {
+                problem(
+                    "api.listen",
+                    format!("{addr:?} is not an address and port"),
+                    "write it as \"127.0.0.1:8080\" (or \"0.0.0.0:8080\" behind a TLS proxy), \
+                     or \"\" to serve no HTTP",
+                )
+            })?),
+        };
+        if !(1..=3600).contains(&self.engine.eid_drift_s) {
+            return Err(problem(
+                "engine.eid_drift_s",
+                "must be 1 to 3600",
+                "120 tolerates the clock error of ordinary phones",
+            ));
+        }
+        for (n, r) in self.tag_rules.iter().enumerate() {
+            if let Err(e) = crate::profiles::shoppers::check_tag(&r.tag) {
+                return Err(problem(format!("tag_rules[{n}].tag"), e.to_string(), ""));
+            }
+            if r.visits == 0 || r.days == 0 {
+                return Err(problem(
+                    format!("tag_rules[{n}]"),
+                    "visits and days must be at least 1",
+                    "e.g. visits = 3, days = 30",
+                ));
+            }
+        }
         let mut seen = std::collections::HashMap::new();
         for (n, g) in self.gateways.iter().enumerate() {
             if let Err(e) = topic::events(&g.store, &g.id) {
@@ -400,6 +530,7 @@ impl RawConfig {
                 password,
                 group: b.group,
                 keep_alive_s: b.keep_alive_s,
+                tls,
             },
             database: DatabaseConfig {
                 url,
@@ -411,6 +542,26 @@ impl RawConfig {
                 max_messages_per_tx: i.max_messages_per_tx,
                 drain_timeout_s: i.drain_timeout_s,
             },
+            api: ApiConfig { listen },
+            engine: EngineConfig {
+                secrets_dir: base.join(&self.engine.secrets_dir),
+                eid_drift_s: self.engine.eid_drift_s,
+                eid_lookback_s: self.engine.eid_lookback_s,
+                beacon_uuid: self
+                    .engine
+                    .beacon_uuid
+                    .parse::<dwell_shared::Uuid>()
+                    .map_err(|_| {
+                        problem(
+                            "engine.beacon_uuid",
+                            format!("{:?} is not a UUID", self.engine.beacon_uuid),
+                            "use the proximity UUID your app monitors, e.g. e2c56db5-dffb-48d2-b060-d0f5a71096e0",
+                        )
+                    })?
+                    .hyphenated()
+                    .to_string(),
+            },
+            tag_rules: self.tag_rules,
             gateways: self.gateways,
         })
     }
@@ -494,6 +645,7 @@ impl Config {
                     keep_alive_s: self.broker.keep_alive_s,
                     max_messages_per_tx: self.ingest.max_messages_per_tx,
                     drain_timeout: Duration::from_secs(self.ingest.drain_timeout_s),
+                    tls: self.broker.tls.clone(),
                     ..WorkerConfig::new(&self.broker.host, self.broker.port, client_id)
                 }
             })
@@ -519,6 +671,7 @@ mod tests {
         assert!(matches!(c.database.url, DatabaseUrl::Sqlite(_)));
         assert!(!c.ingest.allow_unknown_gateways);
         assert!(!c.gateways.is_empty());
+        assert_eq!(c.api.listen, Some("127.0.0.1:8080".parse().unwrap()));
     }
 
     #[test]
@@ -538,6 +691,18 @@ mod tests {
         assert!(c.broker.client_id.starts_with("dwell-cloud-"));
         assert_eq!(c.worker_configs().len(), 1);
         assert_eq!(c.worker_configs()[0].client_id, c.broker.client_id);
+        assert_eq!(c.api.listen, None, "no [api] section: no port opened");
+    }
+
+    #[test]
+    fn api_listen_is_an_address_or_empty() {
+        let c = parse(&format!("[api]\nlisten = \"127.0.0.1:0\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.api.listen, Some("127.0.0.1:0".parse().unwrap()));
+        let c = parse(&format!("[api]\nlisten = \"\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.api.listen, None);
+        let e = parse(&format!("[api]\nlisten = \"localhost\"\n{MINIMAL}")).unwrap_err();
+        assert_eq!(e.key(), Some("api.listen"), "{e}");
+        assert!(e.to_string().contains("127.0.0.1:8080"), "{e}");
     }
 
     #[test]
@@ -558,7 +723,21 @@ mod tests {
     fn errors_name_the_key_and_the_fix() {
         let cases: &[(&str, &str, &str)] = &[
             ("[broker]\nurl = \"http://x\"\n", "broker.url", "mqtt://"),
-            ("[broker]\nurl = \"mqtts://x\"\n", "broker.url", "TLS"),
+            (
+                "[broker]\nurl = \"mqtts://x\"\n",
+                "broker.ca_file",
+                "is required",
+            ),
+            (
+                "[broker]\nurl = \"mqtts://x\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                "broker.ca_file",
+                "cannot read CA file /nonexistent/ca.pem",
+            ),
+            (
+                "[broker]\nca_file = \"ca.pem\"\n",
+                "broker.ca_file",
+                "mqtts://",
+            ),
             ("[broker]\nurl = \"mqtt://x:99999\"\n", "broker.url", "port"),
             ("[broker]\ngroup = \"a/b\"\n", "broker.group", "plain name"),
             ("[broker]\npassword = \"p\"\n", "broker.password", "both"),
@@ -619,16 +798,82 @@ mod tests {
 
     #[test]
     fn broker_urls() {
+        let url = |host: &str, port, tls| {
+            Ok(BrokerUrl {
+                host: host.into(),
+                port,
+                tls,
+            })
+        };
         assert_eq!(
             parse_broker_url("mqtt://mq.example:1884"),
-            Ok(("mq.example".into(), 1884))
+            url("mq.example", 1884, false)
         );
-        assert_eq!(parse_broker_url("mqtt://mq"), Ok(("mq".into(), 1883)));
+        assert_eq!(parse_broker_url("mqtt://mq"), url("mq", 1883, false));
         assert_eq!(
             parse_broker_url("tcp://[::1]:1885"),
-            Ok(("::1".into(), 1885))
+            url("::1", 1885, false)
         );
+        assert_eq!(parse_broker_url("mqtts://mq"), url("mq", 8883, true));
+        assert_eq!(parse_broker_url("ssl://mq:8884"), url("mq", 8884, true));
         assert!(parse_broker_url("mqtt://").is_err());
+        assert!(parse_broker_url("mqtts://").is_err());
+    }
+
+    /// A self-signed CA certificate (P-256), only parsed here, never used to connect.
+    const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBhTCCASqgAwIBAgIUTVt5oYx2JsSUWXGHhDI+nSeyPkgwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwURHdlbGwgY29uZmlnIHRlc3QgQ0EwIBcNMjYxMTI0MTE1NTIy
+WhgPMjEyNjEwMzExMTU1MjJaMB8xHTAbBgNVBAMMFER3ZWxsIGNvbmZpZyB0ZXN0
+IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGaK/+RTFuy+18ZNKHsAcs058
+zt7K0gvbjcGw7Ud7JahS7DP1leYAOFC+SKDtWoDhJoTw0jOp0tMRNT6pEBUaKKNC
+MEAwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwHQYDVR0OBBYEFMcn
+fsfGx+G9Jr693DIWTo4Nd6SjMAoGCCqGSM49BAMCA0kAMEYCIQC7LL+XPX/kn8tt
+PUo9LbHRz7p0ABn6SquDW6wyLnCYxAIhAOuRAM03TJsUO8QRo43rBOFCOlMwlJiN
+5jHtadoPne3M
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn mqtts_takes_its_ca_file_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("certs")).unwrap();
+        std::fs::write(dir.path().join("certs/broker-ca.pem"), TEST_CA_PEM).unwrap();
+        std::fs::write(dir.path().join("broker-password"), "s3cret\n").unwrap();
+        let path = dir.path().join("dwell-cloud.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[broker]\nurl = \"mqtts://mq.example\"\nca_file = \"certs/broker-ca.pem\"\n\
+                 username = \"cloud\"\npassword_file = \"broker-password\"\n\
+                 [ingest]\nworkers = 2\n{MINIMAL}"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            (c.broker.host.as_str(), c.broker.port),
+            ("mq.example", 8883)
+        );
+        let tls = c.broker.tls.as_ref().expect("mqtts:// turns TLS on");
+        assert_eq!(tls.ca_file(), dir.path().join("certs/broker-ca.pem"));
+        assert_eq!(c.broker.password.as_deref(), Some("s3cret"));
+        for w in c.worker_configs() {
+            assert_eq!(w.tls.as_ref(), Some(tls), "every worker uses TLS");
+            assert_eq!(w.port, 8883);
+        }
+        assert!(format!("{c:?}").contains("broker-ca.pem"));
+
+        // A file that holds no certificate is refused at load, naming the file.
+        std::fs::write(
+            dir.path().join("certs/broker-ca.pem"),
+            "not a certificate\n",
+        )
+        .unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert_eq!(e.key(), Some("broker.ca_file"), "{e}");
+        assert!(e.to_string().contains("broker-ca.pem"), "{e}");
+        assert!(e.to_string().contains("no certificate"), "{e}");
     }
 
     #[test]

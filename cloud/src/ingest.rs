@@ -44,6 +44,7 @@
 //! Events are stored with their JSON exactly as sent, so fields this build doesn't know survive.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -350,6 +351,16 @@ pub struct Outcome {
     pub dead_letters: u64,
 }
 
+/// What runs after a group's transaction commits and before its messages are acknowledged: the
+/// engine (identity, profiles, campaigns). It sees every event of the group, new or redelivered,
+/// and must be idempotent. An `Err` (transient) makes ingest retry the whole group.
+pub trait CommitHook: Send + Sync + std::fmt::Debug {
+    fn committed<'a>(
+        &'a self,
+        events: &'a [crate::store::EventRow],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+}
+
 /// Turns messages into one transaction each group, against a [`Store`]. Shared by every worker
 /// of a process (through an `Arc`).
 #[derive(Debug)]
@@ -357,6 +368,7 @@ pub struct Ingestor<S> {
     store: S,
     registry: Registry<S>,
     stats: Arc<IngestStats>,
+    hook: Option<Arc<dyn CommitHook>>,
 }
 
 impl<S: Store> Ingestor<S> {
@@ -365,7 +377,14 @@ impl<S: Store> Ingestor<S> {
             registry: Registry::new(store.clone(), allow_unknown_gateways),
             store,
             stats: Arc::default(),
+            hook: None,
         }
+    }
+
+    /// Runs `hook` after every commit, before the acks.
+    pub fn with_hook(mut self, hook: Arc<dyn CommitHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -437,6 +456,12 @@ impl<S: Store> Ingestor<S> {
         match self.store.write(set).await {
             Ok(c) => {
                 self.stats.add(tally, c.inserted);
+                if let Some(hook) = &self.hook
+                    && !set.events.is_empty()
+                {
+                    // Stored already; the retry after a hook failure finds them as duplicates.
+                    hook.committed(&set.events).await?;
+                }
                 Ok(Outcome {
                     messages: tally.messages,
                     inserted: c.inserted,
@@ -680,6 +705,65 @@ pub struct WorkerConfig {
     pub max_messages_per_tx: usize,
     /// On shutdown, how long to finish writing and acking what was received.
     pub drain_timeout: Duration,
+    /// TLS to the broker (`mqtts://`); plain TCP when `None`.
+    pub tls: Option<BrokerTls>,
+}
+
+/// TLS to the broker, verified against the CA certificates of one PEM file: rustls with the ring
+/// provider chosen explicitly, never a process-wide default (NOTES-dependencies.md, "rustls
+/// provider clash"). Built with the gateway's own builder
+/// ([`dwell_edge::uplink::mqtt::tls_config`]), so both ends of the broker accept the same CA
+/// files and report the same errors. The file is read once, here: every connection made with
+/// it (ingest workers, the coupon publisher) trusts exactly what was read.
+#[derive(Clone)]
+pub struct BrokerTls {
+    ca_file: PathBuf,
+    config: rumqttc::TlsConfiguration,
+}
+
+impl BrokerTls {
+    /// Reads the CA certificate(s) in `ca_file` (PEM). The error names the file and what is
+    /// wrong with it.
+    pub fn from_ca_file(ca_file: impl Into<PathBuf>) -> Result<BrokerTls, String> {
+        let ca_file = ca_file.into();
+        let tls = dwell_edge::uplink::TlsConfig {
+            ca_file: ca_file.clone(),
+            client_cert_file: None,
+            client_key_file: None,
+        };
+        match dwell_edge::uplink::mqtt::tls_config(&tls) {
+            Ok(config) => Ok(BrokerTls { ca_file, config }),
+            Err(dwell_edge::uplink::UplinkError::Tls(e)) => Err(e),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The CA file the certificates came from.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The rumqttc transport for a connection with this TLS set-up.
+    pub fn transport(&self) -> rumqttc::Transport {
+        rumqttc::Transport::tls_with_config(self.config.clone())
+    }
+}
+
+/// Equal when read from the same file (the parsed certificates have no equality).
+impl PartialEq for BrokerTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.ca_file == other.ca_file
+    }
+}
+
+impl Eq for BrokerTls {}
+
+impl std::fmt::Debug for BrokerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerTls")
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -694,6 +778,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("keep_alive_s", &self.keep_alive_s)
             .field("max_messages_per_tx", &self.max_messages_per_tx)
             .field("drain_timeout", &self.drain_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -711,6 +796,7 @@ impl WorkerConfig {
             keep_alive_s: 30,
             max_messages_per_tx: 100,
             drain_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -777,6 +863,9 @@ impl Worker {
             .set_request_channel_capacity(REQUEST_CAPACITY);
         if let Some(user) = &config.username {
             options.set_credentials(user, config.password.clone().unwrap_or_default());
+        }
+        if let Some(tls) = &config.tls {
+            options.set_transport(tls.transport());
         }
         let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
         let (subacks_tx, subacks) = watch::channel(0);
@@ -1019,77 +1108,6 @@ impl<S: Store> Writer<S> {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The service: `dwell-cloud run`
-
-/// How often `run` logs the counters.
-const STATS_LOG_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Why `dwell-cloud run` stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("{0}; check [database] url and that the database is reachable")]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-}
-
-/// Runs ingest as configured until `shutdown` is cancelled: opens (and migrates) the database,
-/// registers the config's `[[gateways]]`, starts `ingest.workers` workers, logs the counters every
-/// minute, and on shutdown lets every worker write and ack what it received before returning the
-/// final counters.
-pub async fn run(
-    config: &crate::config::Config,
-    shutdown: CancellationToken,
-) -> Result<IngestCounters, RunError> {
-    let store =
-        crate::store::AnyStore::open(&config.database.url, config.database.max_connections).await?;
-    for g in &config.gateways {
-        store.register_gateway(&g.store, &g.id).await?;
-    }
-    tracing::info!(backend = %store.backend(), gateways = config.gateways.len(),
-        allow_unknown_gateways = config.ingest.allow_unknown_gateways, "database ready");
-    let ingestor = Arc::new(Ingestor::new(
-        store.clone(),
-        config.ingest.allow_unknown_gateways,
-    ));
-    let mut workers = Vec::new();
-    for w in config.worker_configs() {
-        tracing::info!(broker = %format_args!("{}:{}", w.host, w.port), client_id = %w.client_id,
-            group = %w.group, "starting ingest worker");
-        workers.push(Worker::spawn(w, ingestor.clone(), shutdown.clone())?);
-    }
-    let mut tick = tokio::time::interval(STATS_LOG_INTERVAL);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => log_counters(&ingestor.stats().snapshot()),
-        }
-    }
-    tracing::info!("shutting down: writing and acknowledging what was received");
-    for w in workers {
-        w.join().await;
-    }
-    store.close().await;
-    let counters = ingestor.stats().snapshot();
-    log_counters(&counters);
-    Ok(counters)
-}
-
-fn log_counters(c: &IngestCounters) {
-    tracing::info!(
-        messages = c.messages,
-        events = c.events_ingested,
-        duplicates = c.duplicates,
-        statuses = c.statuses,
-        dead_letters = c.dead_total(),
-        commits = c.commits,
-        commit_failures = c.commit_failures,
-        "ingest counters"
-    );
 }
 
 #[cfg(test)]

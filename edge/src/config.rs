@@ -313,6 +313,11 @@ pub enum SourceConfig {
         shoppers: u32,
         #[serde(default)]
         seed: u64,
+        /// App users' keys from a pool of this many (0: fresh keys): see `SimParams::app_key_pool`.
+        #[serde(default)]
+        app_key_pool: u32,
+        #[serde(default)]
+        app_key_seed: u64,
     },
 }
 
@@ -1391,7 +1396,9 @@ milestones_s = [30, 60, 120, 300, 600]
                 SourceConfig::Nodes {},
                 SourceConfig::Simulator {
                     shoppers: 20,
-                    seed: 7
+                    seed: 7,
+                    app_key_pool: 0,
+                    app_key_seed: 0,
                 },
                 SourceConfig::Btleplug {
                     adapter: Some("hci1".into()),

@@ -289,7 +289,12 @@ fn spawn_source(
                 shutdown,
             ))
         }
-        SourceConfig::Simulator { shoppers, seed } => tokio::spawn(async move {
+        SourceConfig::Simulator {
+            shoppers,
+            seed,
+            app_key_pool,
+            app_key_seed,
+        } => tokio::spawn(async move {
             // An endless store day: one simulated hour after another, each with its own seed.
             let mut hour = 0u64;
             while !shutdown.is_cancelled() {
@@ -298,6 +303,8 @@ fn spawn_source(
                     minutes: 60,
                     seed: seed.wrapping_add(hour),
                     start_ms: clock.now_ms(),
+                    app_key_pool,
+                    app_key_seed,
                     ..SimParams::default()
                 };
                 match simulate::run(&layout, &params) {

@@ -330,6 +330,62 @@ impl AnyStore {
     }
 }
 
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend: domain modules write
+/// one SQL text (numbered `$1` placeholders, `ON CONFLICT`, `RETURNING`, JSON as TEXT: all
+/// understood by both) and it is compiled once per backend.
+///
+/// ```ignore
+/// let n: i64 = on_pool!(store, pool => sqlx::query_scalar("SELECT count(*) FROM shoppers")
+///     .fetch_one(pool).await)?;
+/// ```
+#[macro_export]
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::AnyStore::Sqlite(s) => {
+                let $pool = s.pool();
+                $body
+            }
+            $crate::store::AnyStore::Postgres(s) => {
+                let $pool = s.pool();
+                $body
+            }
+        }
+    };
+}
+
+/// A write transaction on either backend: SQLite's starts `BEGIN IMMEDIATE` (it takes the write
+/// lock up front, so a transaction that reads before it writes can't fail to upgrade with
+/// `SQLITE_BUSY` when another connection — another worker process — writes); PostgreSQL's is a
+/// plain `BEGIN` (row locks and `ON CONFLICT` do the rest). Domain modules call it inside
+/// [`on_pool!`](crate::on_pool): `let mut tx = pool.begin_write().await?;`.
+pub trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send
+    {
+        self.begin()
+    }
+}
+
 macro_rules! delegate {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
@@ -380,16 +436,40 @@ impl Store for AnyStore {
 /// The embedded migrations of one backend, in version order.
 fn migrator(backend: Backend) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "ingest",
-            include_str!("../../migrations/sqlite/0001_ingest.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "ingest",
-            include_str!("../../migrations/postgres/0001_ingest.sql"),
-        )],
+        Backend::Sqlite => &[
+            (
+                1,
+                "ingest",
+                include_str!("../../migrations/sqlite/0001_ingest.sql"),
+            ),
+            (
+                2,
+                "shoppers",
+                include_str!("../../migrations/sqlite/0002_shoppers.sql"),
+            ),
+            (
+                3,
+                "analytics",
+                include_str!("../../migrations/sqlite/0003_analytics.sql"),
+            ),
+        ],
+        Backend::Postgres => &[
+            (
+                1,
+                "ingest",
+                include_str!("../../migrations/postgres/0001_ingest.sql"),
+            ),
+            (
+                2,
+                "shoppers",
+                include_str!("../../migrations/postgres/0002_shoppers.sql"),
+            ),
+            (
+                3,
+                "analytics",
+                include_str!("../../migrations/postgres/0003_analytics.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files

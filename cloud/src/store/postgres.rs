@@ -3,16 +3,22 @@
 //! Events go in with one statement per [`WriteSet`], whatever its size: each column is bound as
 //! one array and `UNNEST` turns the arrays back into rows, so the statement text never changes
 //! (prepared once per connection) and PostgreSQL's 65,535 bind-parameter limit never applies.
-//! The payload arrives as text and is stored as `jsonb`.
+//! The payload arrives as text and is stored as `jsonb`. Events of the types the analytics
+//! roll-ups read get a second such statement with `RETURNING gateway, seq`, and the deltas of the
+//! rows it reports new are added in the same transaction (`crate::analytics::upsert`).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use sqlx::PgConnection;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::{
-    Backend, Committed, DeadLetter, GatewayRow, Store, StoreError, StoredEvent, WriteSet, migrator,
+    Backend, Committed, DeadLetter, EventRow, GatewayRow, Store, StoreError, StoredEvent, WriteSet,
+    migrator,
 };
+use crate::analytics::{rollup, upsert};
 
 /// How long to wait for a pooled connection before reporting the database unreachable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +44,73 @@ impl PgStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// Inserts `rows` into `events` with one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT (gateway,
+/// seq) DO NOTHING`: how many were new, and with `returning` their `(gateway, seq)`.
+async fn insert_events(
+    tx: &mut PgConnection,
+    rows: &[&EventRow],
+    returning: bool,
+) -> Result<(u64, Vec<(String, i64)>), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let n = rows.len();
+    let mut gateway = Vec::with_capacity(n);
+    let mut seq = Vec::with_capacity(n);
+    let mut store = Vec::with_capacity(n);
+    let mut ts_ms = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut device = Vec::with_capacity(n);
+    let mut zone = Vec::with_capacity(n);
+    let mut payload = Vec::with_capacity(n);
+    let mut received_ms = Vec::with_capacity(n);
+    for e in rows {
+        gateway.push(e.gateway.as_str());
+        seq.push(e.seq);
+        store.push(e.store.as_str());
+        ts_ms.push(e.ts_ms);
+        kind.push(e.kind);
+        device.push(e.device.as_deref());
+        zone.push(e.zone.as_deref());
+        payload.push(e.payload.as_str());
+        received_ms.push(e.received_ms);
+    }
+    macro_rules! insert {
+        ($tail:literal) => {
+            sqlx::query(concat!(
+                "INSERT INTO events \
+                   (gateway, seq, store, ts_ms, type, device, zone, payload, received_ms) \
+                 SELECT g, s, st, t, k, d, z, p::jsonb, r FROM UNNEST( \
+                   $1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], \
+                   $7::text[], $8::text[], $9::int8[]) AS u(g, s, st, t, k, d, z, p, r) \
+                 ON CONFLICT (gateway, seq) DO NOTHING",
+                $tail
+            ))
+            .bind(&gateway)
+            .bind(&seq)
+            .bind(&store)
+            .bind(&ts_ms)
+            .bind(&kind)
+            .bind(&device)
+            .bind(&zone)
+            .bind(&payload)
+            .bind(&received_ms)
+        };
+    }
+    if returning {
+        let keys: Vec<(String, i64)> = insert!(" RETURNING gateway, seq")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((keys.len() as u64, keys))
+    } else {
+        let n = insert!("").execute(&mut *tx).await?.rows_affected();
+        Ok((n, Vec::new()))
     }
 }
 
@@ -73,49 +146,28 @@ impl Store for PgStore {
 
     async fn write(&self, set: &WriteSet) -> Result<Committed, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        if !set.events.is_empty() {
-            let n = set.events.len();
-            let mut gateway = Vec::with_capacity(n);
-            let mut seq = Vec::with_capacity(n);
-            let mut store = Vec::with_capacity(n);
-            let mut ts_ms = Vec::with_capacity(n);
-            let mut kind = Vec::with_capacity(n);
-            let mut device = Vec::with_capacity(n);
-            let mut zone = Vec::with_capacity(n);
-            let mut payload = Vec::with_capacity(n);
-            let mut received_ms = Vec::with_capacity(n);
-            for e in &set.events {
-                gateway.push(e.gateway.as_str());
-                seq.push(e.seq);
-                store.push(e.store.as_str());
-                ts_ms.push(e.ts_ms);
-                kind.push(e.kind);
-                device.push(e.device.as_deref());
-                zone.push(e.zone.as_deref());
-                payload.push(e.payload.as_str());
-                received_ms.push(e.received_ms);
+        // The first copy of each (gateway, seq) in the set is the one stored. Events that feed
+        // the analytics roll-ups go in by their own statement, which returns the keys of the rows
+        // that were new — with concurrent workers only the insert itself can tell — and the rest
+        // (most events) go in as before.
+        let mut seen: HashSet<(&str, i64)> = HashSet::with_capacity(set.events.len());
+        let (rolled, plain): (Vec<&EventRow>, Vec<&EventRow>) = set
+            .events
+            .iter()
+            .filter(|e| seen.insert((e.gateway.as_str(), e.seq)))
+            .partition(|e| rollup::rolls_up(e.kind));
+        let mut inserted = insert_events(&mut tx, &plain, false).await?.0;
+        let mut fresh = Vec::new();
+        if !rolled.is_empty() {
+            let (n, keys) = insert_events(&mut tx, &rolled, true).await?;
+            inserted += n;
+            let by_key: HashMap<(&str, i64), &EventRow> = rolled
+                .iter()
+                .map(|e| ((e.gateway.as_str(), e.seq), *e))
+                .collect();
+            for (gateway, seq) in &keys {
+                fresh.extend(by_key.get(&(gateway.as_str(), *seq)).copied());
             }
-            inserted = sqlx::query(
-                "INSERT INTO events \
-                   (gateway, seq, store, ts_ms, type, device, zone, payload, received_ms) \
-                 SELECT g, s, st, t, k, d, z, p::jsonb, r FROM UNNEST( \
-                   $1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[], \
-                   $7::text[], $8::text[], $9::int8[]) AS u(g, s, st, t, k, d, z, p, r) \
-                 ON CONFLICT (gateway, seq) DO NOTHING",
-            )
-            .bind(&gateway)
-            .bind(&seq)
-            .bind(&store)
-            .bind(&ts_ms)
-            .bind(&kind)
-            .bind(&device)
-            .bind(&zone)
-            .bind(&payload)
-            .bind(&received_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         }
         for d in &set.dead_letters {
             sqlx::query(
@@ -157,6 +209,9 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        // Last, so the roll-up rows every worker shares are locked for the shortest time (and in
+        // key order: see analytics::upsert).
+        upsert::postgres(&mut tx, &fresh).await?;
         tx.commit().await?;
         Ok(Committed { inserted })
     }

@@ -64,6 +64,11 @@ pub struct SimParams {
     /// Share of shoppers whose phone sends Wi-Fi probe requests.
     pub wifi_share: f64,
     pub eid_exponent: u8,
+    /// App users' identity keys: 0 = a fresh random key per app user; n > 0 = drawn from a pool of
+    /// n keys ([`pool_key`] with `app_key_seed`), so the same shoppers come back and a cloud that
+    /// registered the pool resolves them (the `dwell-cloud demo`).
+    pub app_key_pool: u32,
+    pub app_key_seed: u64,
     pub staff_badges: u32,
     pub trolley_tags: u32,
 }
@@ -84,6 +89,8 @@ impl Default for SimParams {
             app_share: 0.4,
             wifi_share: 0.6,
             eid_exponent: 10,
+            app_key_pool: 0,
+            app_key_seed: 0,
             staff_badges: 2,
             trolley_tags: 3,
         }
@@ -117,6 +124,14 @@ pub struct SimSighting {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wifi_sa: Option<String>,
     pub rssi: i8,
+}
+
+/// Key `i` of the app-key pool `seed` (see [`SimParams::app_key_pool`]): deterministic, so the
+/// party that registers the shoppers and the simulator agree without exchanging keys.
+pub fn pool_key(seed: u64, i: u32) -> [u8; 16] {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_795f_706f_6f6c);
+    rng.set_stream(u64::from(i));
+    rng.random()
 }
 
 /// A device id a simulated person used, over the time it used it.
@@ -340,7 +355,12 @@ fn eddystone_tx_power(p: &SimParams) -> i8 {
 
 /// Beacon time of the simulated apps: seconds since the simulation's day started, like a phone
 /// that registered its key at midnight.
+/// The app's EID clock: seconds since the simulated day began; pooled keys (shoppers registered
+/// with a cloud) count Unix seconds, as the cloud assumes for apps registered with no offset.
 fn beacon_time(p: &SimParams, t: i64) -> u32 {
+    if p.app_key_pool > 0 {
+        return t.div_euclid(1000) as u32;
+    }
     ((t - p.start_ms.div_euclid(86_400_000) * 86_400_000) / 1000) as u32
 }
 
@@ -526,7 +546,11 @@ fn shopper(w: &mut World<'_>, i: u32, end: i64) -> TruePerson {
     let (t0, t1) = (traj.start_ms(), traj.end_ms());
     let mut devices = Vec::new();
     if app {
-        let key: [u8; 16] = w.rng.random();
+        let key: [u8; 16] = if p.app_key_pool > 0 {
+            pool_key(p.app_key_seed, w.rng.random_range(0..p.app_key_pool))
+        } else {
+            w.rng.random()
+        };
         let addr = w.random_private_addr();
         let mut t = t0 + w.rng.random_range(0..EID_INTERVAL_MS);
         while t <= t1 {

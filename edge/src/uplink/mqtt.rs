@@ -144,8 +144,10 @@ impl Drop for MqttTransport {
 }
 
 /// rustls client config with the ring provider chosen explicitly (not the process default, so a
-/// second provider linked by another crate cannot make TLS set-up panic).
-pub(crate) fn tls_config(tls: &TlsConfig) -> Result<rumqttc::TlsConfiguration, UplinkError> {
+/// second provider linked by another crate cannot make TLS set-up panic). Trusts only the
+/// certificates in `tls.ca_file`; errors name the file. Public: the cloud's broker connections
+/// (ingest workers, coupon publisher) use the same builder.
+pub fn tls_config(tls: &TlsConfig) -> Result<rumqttc::TlsConfiguration, UplinkError> {
     use rumqttc::tokio_rustls::rustls;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -1,8 +1,10 @@
 //! Identity of opted-in shoppers: the Eddystone-EID keys registered at opt-in.
 //!
 //! The computation is `dwell_shared::eid`'s (the same code the firmware and tests use); this module
-//! adds what the cloud's tools need around it, starting with argument parsing for
-//! `dwell-cloud eid`.
+//! adds what the cloud needs around it: [`resolver`] (EID → opted-in shopper by table lookup),
+//! and argument parsing for `dwell-cloud eid`.
+
+pub mod resolver;
 
 use dwell_shared::eid::{self, IdentityKey, MAX_EXPONENT};
 use dwell_shared::hex;
