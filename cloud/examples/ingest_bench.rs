@@ -1,6 +1,8 @@
 //! Ingest throughput through a private Mosquitto (started with `deploy/mosquitto/dwell.conf` on a
 //! free port): events per second stored into SQLite and into PostgreSQL (a scratch server with
-//! PostgreSQL's durable defaults), beside what the broker alone carries to a plain subscriber.
+//! PostgreSQL's durable defaults), beside what the broker alone carries, measured twice: to a
+//! plain rumqttc subscriber, and with Mosquitto's own tools (`mosquitto_pub -l` per gateway,
+//! `mosquitto_sub -C`), each on a fresh broker.
 //!
 //! ```text
 //! cargo run --release -p dwell-cloud --example ingest_bench -- [EVENTS] [EVENTS_PER_BATCH] [GATEWAYS] [WORKERS]
@@ -122,6 +124,58 @@ async fn broker_alone(port: u16, p: &Params, payloads: &[(String, Vec<Vec<u8>>)]
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The broker alone, measured with Mosquitto's own tools: one `mosquitto_pub -l -q 1` per gateway
+/// (a batch per line: the JSON has no newlines) and one `mosquitto_sub -q 1 -C N` on every
+/// gateway's events topic, writing to /dev/null; from the publishers' start until the subscriber
+/// has received every message. `None` when the tools aren't installed.
+fn mosquitto_tools_alone(
+    port: u16,
+    p: &Params,
+    payloads: &[(String, Vec<Vec<u8>>)],
+) -> Option<f64> {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let messages: usize = payloads.iter().map(|(_, b)| b.len()).sum();
+    let mut files = Vec::new();
+    for (i, (t, batches)) in payloads.iter().enumerate() {
+        let path = dir.path().join(format!("gw-{i}.jsonl"));
+        let mut text = Vec::new();
+        for b in batches {
+            assert!(!b.contains(&b'\n'));
+            text.extend_from_slice(b);
+            text.push(b'\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        files.push((t.clone(), path));
+    }
+    let port = port.to_string();
+    let mut sub = Command::new("mosquitto_sub")
+        .args(["-p", &port, "-q", "1", "-t", topic::ALL_EVENTS, "-C"])
+        .arg(messages.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    // Give the subscription time to be in place before anything is published.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let pubs: Vec<_> = files
+        .iter()
+        .map(|(t, path)| {
+            Command::new("mosquitto_pub")
+                .args(["-p", &port, "-q", "1", "-l", "-t", t])
+                .stdin(std::fs::File::open(path).unwrap())
+                .spawn()
+                .expect("mosquitto_pub")
+        })
+        .collect();
+    for mut child in pubs {
+        assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
+    }
+    assert!(sub.wait().unwrap().success(), "mosquitto_sub failed");
+    let total = p.events / p.gateways * p.gateways;
+    Some(total as f64 / start.elapsed().as_secs_f64())
+}
+
 async fn through_cloud(
     port: u16,
     p: &Params,
@@ -233,6 +287,13 @@ fn main() {
         let alone = broker_alone(port, &p, &payloads).await;
         println!("  {:<28} {alone:>9.0} events/s", "Mosquitto alone (QoS 1 sub)");
         drop(m);
+        let (port, m) = fresh_broker().await;
+        let tools = mosquitto_tools_alone(port, &p, &payloads);
+        match tools {
+            Some(t) => println!("  {:<28} {t:>9.0} events/s", "Mosquitto alone (pub/sub)"),
+            None => println!("  mosquitto_pub/mosquitto_sub not installed: no tools figure"),
+        }
+        drop(m);
 
         let (port, m) = fresh_broker().await;
         let dir = tempfile::tempdir().unwrap();
@@ -251,11 +312,17 @@ fn main() {
             }
             None => None,
         };
-        println!(
-            "  ratio to the broker alone: SQLite {:.0}%{}",
-            100.0 * s / alone,
-            pg.map(|r| format!(", PostgreSQL {:.0}%", 100.0 * r / alone))
-                .unwrap_or_default()
-        );
+        let ratio = |label: &str, base: f64| {
+            println!(
+                "  ratio to the broker alone ({label}): SQLite {:.0}%{}",
+                100.0 * s / base,
+                pg.map(|r| format!(", PostgreSQL {:.0}%", 100.0 * r / base))
+                    .unwrap_or_default()
+            );
+        };
+        ratio("rumqttc subscriber", alone);
+        if let Some(t) = tools {
+            ratio("mosquitto_pub/mosquitto_sub", t);
+        }
     });
 }

@@ -30,6 +30,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub api: ApiConfig,
     pub engine: EngineConfig,
+    pub retention: RetentionConfig,
     /// Behavioural tag rules (`[[tag_rules]]`).
     pub tag_rules: Vec<crate::profiles::rules::TagRule>,
     /// Registered gateways: only these may publish (unless `allow_unknown_gateways`).
@@ -50,6 +51,53 @@ pub struct EngineConfig {
     /// The retailer's iBeacon proximity UUID (lowercase, hyphenated): app-reported sightings of
     /// other UUIDs are refused.
     pub beacon_uuid: String,
+}
+
+/// `[retention]`: how long personal and raw data are kept, in days, and how often that is
+/// enforced ([`crate::retention`]). Aggregated, anonymous roll-ups (footfall, zones, paths) are
+/// kept whatever these say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Raw gateway events (`events`), by the event's `ts_ms`.
+    pub events_days: u32,
+    /// Refused messages (`dead_letters`), by `received_ms`.
+    pub dead_letters_days: u32,
+    /// Store beacons shoppers' apps reported (`app_sightings`), by `ts_ms`.
+    pub app_sightings_days: u32,
+    /// Shoppers' stitched visits (`visits`, with their `visit_parts`), by `end_ms`.
+    pub visits_days: u32,
+    /// Expired coupons (by `expires_ms`), campaign decisions (by `ts_ms`) and frequency-cap windows
+    /// (once the window has ended). At most `visits_days`: campaign lift looks for each decision's
+    /// visits.
+    pub coupons_days: u32,
+    /// Seconds between two enforcements.
+    pub interval_s: u64,
+}
+
+impl RetentionConfig {
+    pub const DEFAULT_EVENTS_DAYS: u32 = 90;
+    pub const DEFAULT_DEAD_LETTERS_DAYS: u32 = 30;
+    pub const DEFAULT_APP_SIGHTINGS_DAYS: u32 = 90;
+    pub const DEFAULT_VISITS_DAYS: u32 = 365;
+    pub const DEFAULT_COUPONS_DAYS: u32 = 365;
+    pub const DEFAULT_INTERVAL_S: u64 = 3_600;
+    /// The longest limit accepted: 100 years (and far from overflowing unix milliseconds).
+    pub const MAX_DAYS: u32 = 36_500;
+    /// Enforce at least daily (limits are in days) and at most every minute.
+    pub const INTERVAL_RANGE_S: std::ops::RangeInclusive<u64> = 60..=86_400;
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            events_days: Self::DEFAULT_EVENTS_DAYS,
+            dead_letters_days: Self::DEFAULT_DEAD_LETTERS_DAYS,
+            app_sightings_days: Self::DEFAULT_APP_SIGHTINGS_DAYS,
+            visits_days: Self::DEFAULT_VISITS_DAYS,
+            coupons_days: Self::DEFAULT_COUPONS_DAYS,
+            interval_s: Self::DEFAULT_INTERVAL_S,
+        }
+    }
 }
 
 /// `[broker]`.
@@ -181,6 +229,8 @@ struct RawConfig {
     #[serde(default)]
     engine: RawEngine,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     tag_rules: Vec<crate::profiles::rules::TagRule>,
     #[serde(default)]
     gateways: Vec<GatewayRegistration>,
@@ -203,6 +253,129 @@ impl Default for RawEngine {
             eid_lookback_s: 900,
             beacon_uuid: "e2c56db5-dffb-48d2-b060-d0f5a71096e0".into(),
         }
+    }
+}
+
+/// `[retention]`, read as signed integers so a negative value gets the same clear error as 0.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRetention {
+    events_days: i64,
+    dead_letters_days: i64,
+    app_sightings_days: i64,
+    visits_days: i64,
+    coupons_days: i64,
+    interval_s: i64,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        let d = RetentionConfig::default();
+        RawRetention {
+            events_days: d.events_days.into(),
+            dead_letters_days: d.dead_letters_days.into(),
+            app_sightings_days: d.app_sightings_days.into(),
+            visits_days: d.visits_days.into(),
+            coupons_days: d.coupons_days.into(),
+            interval_s: d.interval_s as i64,
+        }
+    }
+}
+
+impl RawRetention {
+    /// Checks every key (and what the rest of the config needs from them).
+    fn into_config(
+        self,
+        tag_rules: &[crate::profiles::rules::TagRule],
+    ) -> Result<RetentionConfig, Problem> {
+        let days = |key: &str, v: i64, default: u32| -> Result<u32, Problem> {
+            match u32::try_from(v) {
+                Ok(d @ 1..=RetentionConfig::MAX_DAYS) => Ok(d),
+                _ => Err(problem(
+                    format!("retention.{key}"),
+                    format!(
+                        "{v} is not a number of days from 1 to {}",
+                        RetentionConfig::MAX_DAYS
+                    ),
+                    format!("give a whole number of days, e.g. {default} (the default)"),
+                )),
+            }
+        };
+        let r = RetentionConfig {
+            events_days: days(
+                "events_days",
+                self.events_days,
+                RetentionConfig::DEFAULT_EVENTS_DAYS,
+            )?,
+            dead_letters_days: days(
+                "dead_letters_days",
+                self.dead_letters_days,
+                RetentionConfig::DEFAULT_DEAD_LETTERS_DAYS,
+            )?,
+            app_sightings_days: days(
+                "app_sightings_days",
+                self.app_sightings_days,
+                RetentionConfig::DEFAULT_APP_SIGHTINGS_DAYS,
+            )?,
+            visits_days: days(
+                "visits_days",
+                self.visits_days,
+                RetentionConfig::DEFAULT_VISITS_DAYS,
+            )?,
+            coupons_days: days(
+                "coupons_days",
+                self.coupons_days,
+                RetentionConfig::DEFAULT_COUPONS_DAYS,
+            )?,
+            interval_s: match u64::try_from(self.interval_s) {
+                Ok(s) if RetentionConfig::INTERVAL_RANGE_S.contains(&s) => s,
+                _ => {
+                    return Err(problem(
+                        "retention.interval_s",
+                        format!(
+                            "{} is not a number of seconds from {} to {}",
+                            self.interval_s,
+                            RetentionConfig::INTERVAL_RANGE_S.start(),
+                            RetentionConfig::INTERVAL_RANGE_S.end()
+                        ),
+                        format!(
+                            "{} (hourly, the default) keeps data at most an hour past its limit",
+                            RetentionConfig::DEFAULT_INTERVAL_S
+                        ),
+                    ));
+                }
+            },
+        };
+        if r.coupons_days > r.visits_days {
+            return Err(problem(
+                "retention.coupons_days",
+                format!(
+                    "{} is longer than retention.visits_days ({}): campaign lift would count the \
+                     shoppers of decisions older than the visits kept as never having come back",
+                    r.coupons_days, r.visits_days
+                ),
+                "make coupons_days at most visits_days",
+            ));
+        }
+        if let Some((n, rule)) = tag_rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| rule.days > r.visits_days)
+        {
+            return Err(problem(
+                "retention.visits_days",
+                format!(
+                    "{} is shorter than tag_rules[{n}].days ({}): the rule would look for visits \
+                     that are no longer kept",
+                    r.visits_days, rule.days
+                ),
+                format!(
+                    "keep visits at least {} days, or shorten the rule",
+                    rule.days
+                ),
+            ));
+        }
+        Ok(r)
     }
 }
 
@@ -488,6 +661,7 @@ impl RawConfig {
                 ));
             }
         }
+        let retention = self.retention.into_config(&self.tag_rules)?;
         let mut seen = std::collections::HashMap::new();
         for (n, g) in self.gateways.iter().enumerate() {
             if let Err(e) = topic::events(&g.store, &g.id) {
@@ -561,6 +735,7 @@ impl RawConfig {
                     .hyphenated()
                     .to_string(),
             },
+            retention,
             tag_rules: self.tag_rules,
             gateways: self.gateways,
         })
@@ -776,6 +951,99 @@ mod tests {
             assert!(msg.contains(key), "{key}: {msg}");
             assert!(msg.contains(needle), "{needle}: {msg}");
         }
+    }
+
+    #[test]
+    fn retention_defaults_and_values() {
+        assert_eq!(
+            Config::shipped_default().retention,
+            RetentionConfig::default(),
+            "the shipped file states the defaults"
+        );
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.retention, RetentionConfig::default());
+        assert_eq!(
+            (c.retention.events_days, c.retention.visits_days),
+            (90, 365)
+        );
+        let c = parse(&format!(
+            "[retention]\nevents_days = 7\ndead_letters_days = 1\napp_sightings_days = 14\n\
+             visits_days = 60\ncoupons_days = 60\ninterval_s = 60\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionConfig {
+                events_days: 7,
+                dead_letters_days: 1,
+                app_sightings_days: 14,
+                visits_days: 60,
+                coupons_days: 60,
+                interval_s: 60,
+            }
+        );
+    }
+
+    #[test]
+    fn retention_refuses_zero_negative_and_absurd_values_naming_the_key() {
+        let keys = [
+            "events_days",
+            "dead_letters_days",
+            "app_sightings_days",
+            "visits_days",
+            "coupons_days",
+        ];
+        for key in keys {
+            for bad in ["0", "-1", "-365", "36501", "9223372036854775807"] {
+                let e = parse(&format!("[retention]\n{key} = {bad}\n{MINIMAL}")).unwrap_err();
+                let full = format!("retention.{key}");
+                assert_eq!(e.key(), Some(full.as_str()), "{key} = {bad}: {e}");
+                let msg = e.to_string();
+                assert!(msg.starts_with("test.toml: retention."), "{msg}");
+                assert!(msg.contains(bad), "names the value: {msg}");
+                assert!(msg.contains("1 to 36500"), "says what is accepted: {msg}");
+            }
+            // Not a whole number: refused by type, still naming the key (and the line).
+            let e = parse(&format!("{MINIMAL}[retention]\n{key} = 1.5\n")).unwrap_err();
+            assert_eq!(e.key(), Some(format!("retention.{key}").as_str()), "{e}");
+            assert!(e.to_string().starts_with("test.toml:5: retention."), "{e}");
+        }
+        for bad in ["0", "-60", "59", "86401"] {
+            let e = parse(&format!("[retention]\ninterval_s = {bad}\n{MINIMAL}")).unwrap_err();
+            assert_eq!(e.key(), Some("retention.interval_s"), "{e}");
+            assert!(e.to_string().contains("60 to 86400"), "{e}");
+        }
+        let e = parse(&format!("[retention]\nevent_days = 30\n{MINIMAL}")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn retention_keeps_what_lift_and_tag_rules_read() {
+        let e = parse(&format!(
+            "[retention]\nvisits_days = 30\ncoupons_days = 31\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key(), Some("retention.coupons_days"), "{e}");
+        assert!(e.to_string().contains("visits_days (30)"), "{e}");
+        // The default coupons_days (365) is longer than a shortened visits_days, too.
+        let e = parse(&format!("[retention]\nvisits_days = 30\n{MINIMAL}")).unwrap_err();
+        assert_eq!(e.key(), Some("retention.coupons_days"), "{e}");
+
+        let rule = "[[tag_rules]]\ntag = \"regular\"\nzone = \"z\"\nmin_dwell_s = 60\nvisits = 3\n";
+        let e = parse(&format!(
+            "[retention]\nvisits_days = 20\ncoupons_days = 20\n{rule}days = 30\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key(), Some("retention.visits_days"), "{e}");
+        assert!(e.to_string().contains("tag_rules[0].days (30)"), "{e}");
+        let c = parse(&format!(
+            "[retention]\nvisits_days = 30\ncoupons_days = 20\n{rule}days = 30\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.retention.visits_days, c.retention.coupons_days),
+            (30, 20)
+        );
     }
 
     #[test]

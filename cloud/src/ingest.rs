@@ -8,24 +8,33 @@
 //! worker of the group, on any number of machines) and to `dwell/v1/+/+/status` (retained; every
 //! worker sees every status, applying one twice is harmless).
 //!
-//! The network task hands each Publish to the writer task over a queue that never blocks it (see
-//! [`IngestCounters::queue_high_water`] and the note at `QUEUE_WARN`). The writer takes
+//! The network task hands each Publish to the writer task over a **bounded** queue (see
+//! [`queue_capacity`]); when the writer falls behind, the network task waits, stops reading from
+//! the broker, and TCP backpressure leaves the rest queued at the broker (persistent, with the
+//! limits of `deploy/mosquitto/dwell.conf`) instead of in this process's memory. The writer takes
 //! what is queued (up to `max_messages_per_tx`), turns it into one [`WriteSet`], writes that in
-//! **one transaction**, and only after the commit acks each message (PubAck). So:
+//! **one transaction**, and only after the commit acks each message (PubAck), through a separate
+//! ack task so the writer never waits on the MQTT request channel (which only the network task
+//! drains: a writer waiting there while the network task waits on the full queue would be a
+//! deadlock). So:
 //! - a message is acked only once everything it produced — events, dead letters, status — is
 //!   durable; a crash or kill before that leaves it unacked and the broker redelivers it;
 //! - redeliveries, reordering and two workers racing on the same events are harmless because
 //!   `events` is keyed by `(gateway, seq)` with `ON CONFLICT DO NOTHING` (the first copy wins),
 //!   counted as duplicates;
-//! - a database outage stalls acks (the broker stops sending at its in-flight limit) and the
-//!   writer retries the same group with backoff: nothing is acked that isn't stored;
+//! - a database outage stalls acks and the writer retries the same group with backoff: nothing
+//!   is acked that isn't stored. The queue fills, the network task stops reading and the broker
+//!   keeps the rest; if the broker drops the connection for missed keep-alives meanwhile, it
+//!   resends everything unacked after the reconnect;
 //! - an ack is sent only on the connection the message came in on; after a reconnect the broker
 //!   resends, and the resend is stored idempotently and acked then.
 //!
 //! # Refusals (dead letters)
 //! Checked in this order; each refusal is one `dead_letters` row (reason, detail, raw payload) and
 //! one count in [`IngestCounters::dead_letters`], and the message is then acked so the broker
-//! doesn't redeliver it forever:
+//! doesn't redeliver it forever. A message redelivered before its ack arrived (a crash or a lost
+//! connection between commit and ack) is refused again and counted again, but its row is keyed by
+//! reason, topic and payload and is stored once:
 //! 1. `bad_topic` — not an events or status topic of v1 (or ids that can't be topic levels);
 //! 2. `unknown_gateway` — the topic's gateway is not registered (`[[gateways]]` in the config,
 //!    or claimed on first sight under `allow_unknown_gateways`, demo only);
@@ -63,15 +72,13 @@ use crate::store::{DeadLetterRow, EventRow, StatusUpdate, Store, StoreError, Wri
 /// The default shared-subscription group: every `dwell-cloud` worker of one deployment.
 pub const DEFAULT_GROUP: &str = "dwell-cloud";
 
-/// Publishes queued between the network task and the writer, above which a warning is logged.
-///
-/// The queue itself is unbounded on purpose: the network task must never wait for the writer.
-/// Acks travel from the writer through rumqttc's request channel, which only the network task's
-/// `poll()` drains; a network task blocked on a full queue would stop draining acks, the writer
-/// would block on a full request channel, and both would wait forever (seen with Mosquitto and
-/// 10,000 small messages). Its length is bounded by what the broker sends unacked (its in-flight
-/// window for this client), and is exported as `queue_high_water`.
-const QUEUE_WARN: u64 = 10_000;
+/// How many received Publishes may wait between the network task and the writer: enough for the
+/// writer to take a full group while the next ones arrive, small enough that a slow database
+/// holds a few MiB here at most (the broker holds the rest). The high-water mark is exported as
+/// `queue_high_water`.
+pub fn queue_capacity(max_messages_per_tx: usize) -> usize {
+    (4 * max_messages_per_tx).clamp(64, 4096)
+}
 
 /// Requests (acks, subscribes) queued to the MQTT event loop: one ack per message in flight.
 const REQUEST_CAPACITY: usize = 4096;
@@ -540,7 +547,20 @@ fn dead_letter(
         // PostgreSQL text can't hold NUL; the detail quotes outside input.
         detail: detail.replace('\0', "\u{fffd}"),
         payload: payload.to_vec(),
+        key: Some(dead_letter_key(reason, m.topic, payload)),
     });
+}
+
+/// What identifies a refused message (or event): a redelivery has the same reason, topic and
+/// bytes, and is stored once. Each part is length-prefixed so no two inputs run together.
+fn dead_letter_key(reason: DeadLetterReason, topic: &str, payload: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [reason.label().as_bytes(), topic.as_bytes(), payload] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
 }
 
 /// `malformed_json`, or `unsupported_version` when the wire's version check is what failed.
@@ -885,7 +905,8 @@ async fn worker_main<S: Store>(
     subacks: watch::Sender<u64>,
     shutdown: CancellationToken,
 ) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let max_group = config.max_messages_per_tx.max(1);
+    let (tx, rx) = mpsc::channel(queue_capacity(max_group));
     let connection = Arc::new(AtomicU64::new(0));
     let stop_network = CancellationToken::new();
     let disconnecting = CancellationToken::new();
@@ -900,14 +921,28 @@ async fn worker_main<S: Store>(
         stop_network.clone(),
         disconnecting.clone(),
     ));
-    let writer = Writer {
-        client: client.clone(),
-        ingestor,
+    let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(send_acks(
+        acks_rx,
+        client.clone(),
         connection,
-        max_group: config.max_messages_per_tx.max(1),
+        ingestor.stats().clone(),
+    ));
+    let writer = Writer {
+        acks: acks_tx,
+        ingestor,
+        max_group,
     };
     writer.run(rx, &shutdown, config.drain_timeout).await;
+    drop(writer);
     // Acks already queued go out before the DISCONNECT (one request channel, in order).
+    let mut acker = acker;
+    if tokio::time::timeout(config.drain_timeout, &mut acker)
+        .await
+        .is_err()
+    {
+        acker.abort();
+    }
     disconnecting.cancel();
     let _ = client.try_disconnect();
     let mut network = network;
@@ -927,7 +962,7 @@ async fn network(
     mut eventloop: rumqttc::EventLoop,
     client: AsyncClient,
     filter: String,
-    tx: mpsc::UnboundedSender<Delivery>,
+    tx: mpsc::Sender<Delivery>,
     stats: Arc<IngestStats>,
     connection: Arc<AtomicU64>,
     subacks: watch::Sender<u64>,
@@ -966,16 +1001,16 @@ async fn network(
                     connection: connection.load(Ordering::SeqCst),
                     received_ms: now_ms(),
                 };
-                // The writer stopped (shutting down): the message stays unacked and comes back.
-                if tx.send(delivery).is_ok() {
-                    let queued = stats.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                    let high = stats.queue_high_water.fetch_max(queued, Ordering::Relaxed);
-                    if queued > high && queued.is_multiple_of(QUEUE_WARN) {
-                        tracing::warn!(
-                            queued,
-                            "ingest is behind the broker: messages queued for the database"
-                        );
-                    }
+                let sent = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = tx.send(delivery) => r.is_ok(),
+                };
+                // Not sent: the writer stopped (shutting down); the message stays unacked and
+                // comes back. The queue's length is the channel's own, never an estimate.
+                if sent {
+                    let queued = (tx.max_capacity() - tx.capacity()) as u64;
+                    stats.queued.store(queued, Ordering::Relaxed);
+                    stats.queue_high_water.fetch_max(queued, Ordering::Relaxed);
                 }
             }
             Ok(rumqttc::Event::Outgoing(Outgoing::Disconnect)) => return,
@@ -996,18 +1031,35 @@ async fn network(
     }
 }
 
-/// Groups deliveries into transactions and acks after each commit.
-struct Writer<S> {
+/// Sends the acks of committed messages, on the connection each came in on only.
+async fn send_acks(
+    mut acks: mpsc::UnboundedReceiver<Delivery>,
     client: AsyncClient,
-    ingestor: Arc<Ingestor<S>>,
     connection: Arc<AtomicU64>,
+    stats: Arc<IngestStats>,
+) {
+    while let Some(d) = acks.recv().await {
+        if d.connection != connection.load(Ordering::SeqCst) {
+            stats.stale_acks_skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if client.ack(&d.publish).await.is_ok() {
+            stats.acks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Groups deliveries into transactions and hands them to the ack task after each commit.
+struct Writer<S> {
+    acks: mpsc::UnboundedSender<Delivery>,
+    ingestor: Arc<Ingestor<S>>,
     max_group: usize,
 }
 
 impl<S: Store> Writer<S> {
     async fn run(
         &self,
-        mut rx: mpsc::UnboundedReceiver<Delivery>,
+        mut rx: mpsc::Receiver<Delivery>,
         shutdown: &CancellationToken,
         drain_timeout: Duration,
     ) {
@@ -1027,6 +1079,8 @@ impl<S: Store> Writer<S> {
                     Err(_) => break,
                 }
             }
+            let queued = &self.ingestor.stats().queued;
+            queued.store(rx.len() as u64, Ordering::Relaxed);
             self.write_and_ack(group, shutdown, None).await;
         }
         // Draining: write and ack what was received before the shutdown, once; anything later
@@ -1057,10 +1111,6 @@ impl<S: Store> Writer<S> {
         shutdown: &CancellationToken,
         deadline: Option<tokio::time::Instant>,
     ) {
-        self.ingestor
-            .stats()
-            .queued
-            .fetch_sub(group.len() as u64, Ordering::Relaxed);
         let messages: Vec<Message<'_>> = group
             .iter()
             .map(|d| Message {
@@ -1096,16 +1146,10 @@ impl<S: Store> Writer<S> {
             }
         }
         drop(messages);
-        let current = self.connection.load(Ordering::SeqCst);
-        let stats = self.ingestor.stats();
-        for d in &group {
-            if d.connection != current {
-                stats.stale_acks_skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if self.client.ack(&d.publish).await.is_ok() {
-                stats.acks.fetch_add(1, Ordering::Relaxed);
-            }
+        for mut d in group {
+            // The ack needs only the packet id and QoS; the payload can go now.
+            d.publish.payload = Default::default();
+            let _ = self.acks.send(d);
         }
     }
 }

@@ -17,6 +17,8 @@
 //!   `/metrics`.
 //! - [`dashboard`] — the headquarters web UI (`cloud/web/`, embedded), served at `/`.
 //! - [`run`] — `dwell-cloud run`: ingest and the API in one process.
+//! - [`retention`] — `[retention]`: raw and personal data deleted once older than its limit,
+//!   periodically, in bounded chunks; anonymous roll-ups kept.
 //! - [`analytics`] — footfall by store / region / chain and local hour / day / week, zone dwell,
 //!   paths and funnels, campaign results with lift; roll-ups kept by ingest, rebuildable.
 //! - [`expansion`] — regional expansion: customers vs stores per region, H3 density, candidate
@@ -36,5 +38,6 @@ pub mod expansion;
 pub mod identity;
 pub mod ingest;
 pub mod profiles;
+pub mod retention;
 pub mod run;
 pub mod store;

@@ -1,10 +1,12 @@
 //! `dwell-cloud run`: ingest workers and the HTTP API (with the dashboard and `/metrics`) in one
 //! process, on one database pool, until shutdown.
 //!
-//! Start-up order: open and migrate the database, register the config's `[[gateways]]`, bind the
-//! API's address (a taken port fails the start, before any broker connection), start the ingest
-//! workers, then serve. On shutdown the API stops taking connections and finishes requests in
-//! flight while every worker writes and acks what it received; the database closes last.
+//! Start-up order: open and migrate the database, register the config's `[[gateways]]`, start the
+//! engine's maintenance and data retention (`[retention]`: enforced at once, then every
+//! `interval_s`), bind the API's address (a taken port fails the start, before any broker
+//! connection), start the ingest workers, then serve. On shutdown the API stops taking
+//! connections and finishes requests in flight while every worker writes and acks what it
+//! received; the database closes last.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::setup;
 use crate::ingest::{IngestCounters, IngestError, Ingestor, Worker};
+use crate::retention::RetentionStats;
 use crate::store::{AnyStore, Store, StoreError};
 
 /// How often the counters are logged.
@@ -77,6 +80,13 @@ pub async fn serve(
         store.clone(),
         shutdown.clone(),
     ));
+    let retention_stats = Arc::new(RetentionStats::default());
+    let retention = tokio::spawn(crate::retention::run_periodically(
+        store.clone(),
+        config.retention.clone(),
+        retention_stats.clone(),
+        shutdown.clone(),
+    ));
 
     let listener = match config.api.listen {
         Some(addr) => Some(
@@ -102,6 +112,7 @@ pub async fn serve(
         let mut state = ApiState::new(store.clone(), Some(ingestor.stats().clone()));
         state.engine = Some(engine.clone());
         state.expansion = expansion;
+        state.retention = Some(retention_stats.clone());
         let state = Arc::new(state);
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -131,6 +142,7 @@ pub async fn serve(
         let _ = task.await;
     }
     let _ = maintenance.await;
+    let _ = retention.await;
     store.close().await;
     let counters = ingestor.stats().snapshot();
     log_counters(&counters);

@@ -278,6 +278,7 @@ async fn dead_letter_summary_counts_by_reason() {
             reason,
             detail: "gateway gw-9 is not registered".into(),
             payload: b"{}".to_vec(),
+            key: None,
         };
         f.state
             .store

@@ -237,6 +237,17 @@ async fn refusals_are_dead_lettered_with_their_reason_and_counted() {
         // The raw payload is kept, byte for byte.
         let dl = db.store.dead_letters().await.unwrap();
         assert_eq!(dl[4].payload, b"\xff\x00not json");
+
+        // A redelivery (the ack was lost) is refused and counted again, but stored once.
+        assert!(refused(&ing, &t, b"\xff\x00not json").await.is_empty());
+        let c = ing.stats().snapshot();
+        assert_eq!(c.dead(MalformedJson), 3, "{}", db.name);
+        assert_eq!(db.store.dead_letters().await.unwrap().len(), 10);
+        // The same bytes refused for another reason are another row.
+        assert_eq!(
+            refused(&ing, "dwell/v9/a/b/events", b"\xff\x00not json").await,
+            ["bad_topic"]
+        );
     }
 }
 

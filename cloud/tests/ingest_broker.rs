@@ -302,6 +302,66 @@ async fn mosquitto_two_workers_every_backend() {
     }
 }
 
+/// Many small messages at once, faster than the database takes them: the worker's queue stays
+/// within its bound (the broker holds the rest), nothing deadlocks between acks and the queue
+/// (the failure mode of a bounded queue whose writer acks through the network task), and every
+/// event is stored once and acked.
+async fn a_flood_of_small_messages_stays_bounded(port: u16, db: &TestDb) {
+    const MESSAGES: u64 = 10_000;
+    db.store.register_gateway(STORE, GW).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let (ing, worker) = start_worker(port, "cloud-flood", db.store.clone(), &shutdown).await;
+    let mut publisher = Publisher::connect(port);
+    let t = topic::events(STORE, GW).unwrap();
+    for seq in 1..=MESSAGES {
+        publisher
+            .publish(&t, json(&batch(STORE, GW, seq..=seq)), false)
+            .await;
+    }
+    publisher.all_acked().await;
+    let store = db.store.clone();
+    wait_until("every flooded event stored", 120, || {
+        let store = store.clone();
+        async move { store.event_count().await.unwrap() >= MESSAGES }
+    })
+    .await;
+    let c = ing.stats().snapshot();
+    assert_eq!(
+        db.store.event_count().await.unwrap(),
+        MESSAGES,
+        "{}",
+        db.name
+    );
+    let bound = dwell_cloud::ingest::queue_capacity(16) as u64;
+    assert!(
+        c.queue_high_water <= bound,
+        "{}: {} queued at most, bound {bound}",
+        db.name,
+        c.queue_high_water
+    );
+    // Acks go out (none of this ran across a reconnect).
+    let acks = ing.stats().clone();
+    wait_until("every message acked", 20, || {
+        let n = acks.snapshot().acks;
+        async move { n >= MESSAGES }
+    })
+    .await;
+    shutdown.cancel();
+    worker.join().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mosquitto_flood_of_small_messages_every_backend() {
+    for db in every_backend().await {
+        let port = free_port();
+        let Some(_mosquitto) = start_mosquitto(port) else {
+            return;
+        };
+        wait_for_port(port).await;
+        a_flood_of_small_messages_stays_bounded(port, &db).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rumqttd_edge_uplink_into_cloud_every_backend() {
     for db in every_backend().await {

@@ -147,6 +147,7 @@ async fn dead_letters_keep_the_raw_bytes() {
                 reason: "malformed_json",
                 detail: "expected value at line 1 column 1".into(),
                 payload: payload.clone(),
+                key: None,
             }],
             ..WriteSet::default()
         };
@@ -157,6 +158,27 @@ async fn dead_letters_keep_the_raw_bytes() {
         assert_eq!(dl[0].payload, payload);
         assert_eq!(dl[0].reason, "malformed_json");
         assert!(dl[0].id < dl[1].id);
+
+        // A keyed row (what ingest writes) is stored once however often it is written: a
+        // redelivered message refused again; a different key is a different row.
+        let mut keyed = set.clone();
+        keyed.dead_letters[0].key = Some([7; 32]);
+        db.store.write(&keyed).await.unwrap();
+        db.store.write(&keyed).await.unwrap();
+        assert_eq!(
+            db.store.dead_letters().await.unwrap().len(),
+            3,
+            "{}",
+            db.name
+        );
+        keyed.dead_letters[0].key = Some([8; 32]);
+        db.store.write(&keyed).await.unwrap();
+        assert_eq!(
+            db.store.dead_letters().await.unwrap().len(),
+            4,
+            "{}",
+            db.name
+        );
     }
 }
 
@@ -245,6 +267,7 @@ async fn a_failed_transaction_leaves_nothing() {
             reason: "x",
             detail: "\0".into(), // PostgreSQL refuses NUL in text; SQLite stores it
             payload: vec![],
+            key: None,
         });
         let r = s.write(&set).await;
         if db.name == "postgres" {

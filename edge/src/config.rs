@@ -14,12 +14,15 @@
 //! `[visit]`) becomes a [`wire::StoreConfig`](StoreConfig) and is checked by
 //! [`StoreConfig::validate`] — the same check the cloud's pushed layout goes through, so the file
 //! and the retained `dwell/v1/{store}/config` topic accept exactly the same layouts;
-//! [`Config::replace_layout`] swaps in a pushed one at run time.
+//! [`Config::replace_layout`] swaps in a pushed one at run time. `StoreConfig::validate` checks
+//! only the time zone's spelling (`shared` links no tz database); here, for the file and pushed
+//! layouts alike, it must also be a zone of the bundled tz database, because the daily salt
+//! rotates on the store's local clock (`[privacy] salt_rotates_at`).
 //!
 //! The file's sections are read into private mirror structs with `deny_unknown_fields` (the wire
 //! types deliberately tolerate unknown fields, a file must not), then converted.
 
-use crate::identify::SaltRotation;
+use crate::identify::{DEFAULT_SALT_ROTATES_AT, SaltRotation, SaltSchedule};
 use crate::outbox::OutboxConfig;
 use crate::track::TrackOptions;
 use crate::uplink::{TlsConfig, UplinkConfig};
@@ -28,6 +31,8 @@ use dwell_shared::definitions::{
 };
 use dwell_shared::topic;
 use dwell_shared::wire::{Receiver, StoreConfig, StoreConfigError, Version, Zone};
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +49,10 @@ pub const MIN_OUTBOX_BYTES: u64 = 1 << 20;
 /// Where a config pointing readers at the documentation sends them.
 const SEE_DEFAULT: &str = "`dwell-edge print-default-config` shows every key with its meaning";
 
+/// How to fix `[gateway] timezone`, misspelt or unknown.
+const TIMEZONE_FIX: &str =
+    "use an IANA name such as \"Europe/Paris\" or \"America/New_York\", or \"UTC\"";
+
 /// The whole gateway configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -51,6 +60,8 @@ pub struct Config {
     /// Receivers, zones, entrance and visit thresholds, in wire form. Private so it only changes
     /// through validation ([`Config::replace_layout`]).
     layout: StoreConfig,
+    /// The layout's `timezone`, looked up in the tz database; changes with the layout.
+    time_zone: TimeZone,
     /// `[tracking]`, with `counts_only` set from `[privacy]`.
     pub tracking: TrackOptions,
     pub broker: BrokerConfig,
@@ -242,16 +253,19 @@ impl fmt::Debug for Secret {
 }
 
 /// `[privacy]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrivacyConfig {
     pub salt_rotation: SaltRotation,
+    /// Local time of day (in `[gateway] timezone`) the daily salt changes at; `"HH:MM"` in the
+    /// file.
+    pub salt_rotates_at: Time,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
         PrivacyConfig {
             salt_rotation: SaltRotation::Daily,
+            salt_rotates_at: DEFAULT_SALT_ROTATES_AT,
         }
     }
 }
@@ -432,6 +446,8 @@ pub enum LayoutRejected {
     OtherStore { ours: String, pushed: String },
     #[error("store config has no receivers; the gateway keeps its layout")]
     NoReceivers,
+    #[error("store config refused: timezone: {0:?} is not a time zone in the tz database")]
+    UnknownTimeZone(String),
     #[error("store config refused: {0}")]
     Invalid(#[from] StoreConfigError),
 }
@@ -521,8 +537,26 @@ impl Config {
         if pushed.receivers.is_empty() {
             return Err(LayoutRejected::NoReceivers);
         }
+        let time_zone = TimeZone::get(&pushed.timezone)
+            .map_err(|_| LayoutRejected::UnknownTimeZone(pushed.timezone.clone()))?;
         self.layout = pushed;
+        self.time_zone = time_zone;
         Ok(())
+    }
+
+    /// The store's time zone (`[gateway] timezone`, or the pushed layout's).
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.time_zone
+    }
+
+    /// When the anonymous-tier salt changes: `[privacy]` on the store's clock.
+    pub fn salt_schedule(&self) -> SaltSchedule {
+        match self.privacy.salt_rotation {
+            SaltRotation::Daily => {
+                SaltSchedule::daily(self.privacy.salt_rotates_at, self.time_zone.clone())
+            }
+            SaltRotation::Strict => SaltSchedule::strict(),
+        }
     }
 }
 
@@ -595,7 +629,7 @@ struct RawConfig {
     #[serde(default)]
     outbox: OutboxConfig,
     #[serde(default)]
-    privacy: PrivacyConfig,
+    privacy: RawPrivacy,
     #[serde(default)]
     metrics: MetricsConfig,
     #[serde(default)]
@@ -617,6 +651,38 @@ struct RawGateway {
 
 fn utc() -> String {
     "UTC".into()
+}
+
+/// `[privacy]`, with the rotation time as written.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPrivacy {
+    salt_rotation: SaltRotation,
+    salt_rotates_at: String,
+}
+
+impl Default for RawPrivacy {
+    fn default() -> Self {
+        let d = PrivacyConfig::default();
+        RawPrivacy {
+            salt_rotation: d.salt_rotation,
+            salt_rotates_at: format!(
+                "{:02}:{:02}",
+                d.salt_rotates_at.hour(),
+                d.salt_rotates_at.minute()
+            ),
+        }
+    }
+}
+
+/// `"HH:MM"`, 24-hour clock, exactly two digits each.
+fn parse_time_of_day(s: &str) -> Option<Time> {
+    let (h, m) = s.split_once(':')?;
+    let two_digits = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+    if !(two_digits(h) && two_digits(m)) {
+        return None;
+    }
+    Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
 }
 
 #[derive(Deserialize)]
@@ -745,12 +811,37 @@ impl RawConfig {
                 "add a [[receivers]] entry with the gateway's id and position (id, x, y in metres)",
             ));
         }
+        // Well spelt (validate above); now it must exist: the daily salt follows its clock.
+        let time_zone = TimeZone::get(&layout.timezone).map_err(|_| {
+            problem(
+                "gateway.timezone",
+                format!(
+                    "{:?} is not a time zone in the tz database",
+                    layout.timezone
+                ),
+                TIMEZONE_FIX,
+            )
+        })?;
+
+        let privacy = PrivacyConfig {
+            salt_rotation: self.privacy.salt_rotation,
+            salt_rotates_at: parse_time_of_day(&self.privacy.salt_rotates_at).ok_or_else(|| {
+                problem(
+                    "privacy.salt_rotates_at",
+                    format!(
+                        "{:?} is not a time of day as HH:MM",
+                        self.privacy.salt_rotates_at
+                    ),
+                    "give the store's local time on a 24-hour clock at an hour it is closed, e.g. \"04:00\"",
+                )
+            })?,
+        };
 
         let mut tracking = self.tracking;
         tracking
             .validate()
             .map_err(|e| problem(format!("tracking.{}", e.key), e.problem, e.fix))?;
-        tracking.counts_only = self.privacy.salt_rotation == SaltRotation::Strict;
+        tracking.counts_only = privacy.salt_rotation == SaltRotation::Strict;
 
         let broker = self.broker;
         broker.endpoint().map_err(|e| {
@@ -855,10 +946,11 @@ impl RawConfig {
         Ok(Config {
             gateway,
             layout,
+            time_zone,
             tracking,
             broker,
             outbox: self.outbox,
-            privacy: self.privacy,
+            privacy,
             metrics: self.metrics,
             beacon: self.beacon,
             sources: self.sources,
@@ -881,10 +973,7 @@ fn explain_layout_error(e: &StoreConfigError, layout: &StoreConfig) -> Problem {
             rest.into(),
             "use at most 64 bytes with no '/', '+', '#', spaces or control characters (and not \"shoppers\" as a store)".into(),
         ),
-        StoreConfigError::Timezone { .. } => (
-            rest.into(),
-            "use an IANA name such as \"Europe/Paris\" or \"America/New_York\", or \"UTC\"".into(),
-        ),
+        StoreConfigError::Timezone { .. } => (rest.into(), TIMEZONE_FIX.into()),
         StoreConfigError::DuplicateId { .. } => (rest.into(), "give each one its own id".into()),
         StoreConfigError::NonFinite { .. } => (rest.into(), "give a number in metres".into()),
         StoreConfigError::DegeneratePolygon { points, .. } => (
@@ -1237,6 +1326,97 @@ milestones_s = [30, 60, 120, 300, 600]
         let e = refused("", "[privacy]\nsalt_rotation = \"hourly\"\n");
         assert_eq!(e.key(), Some("privacy.salt_rotation"));
         assert!(e.to_string().contains("`daily`"), "{e}");
+    }
+
+    #[test]
+    fn timezone_must_be_a_real_zone() {
+        // Well spelt, but no such zone: the format check alone would let it through.
+        for tz in ["Mars/Olympus", "Europe/Pariss", "Asia/Peking"] {
+            let e = refused(
+                "store = \"store-001\"",
+                &format!("store = \"store-001\"\ntimezone = \"{tz}\""),
+            );
+            assert_eq!(e.key(), Some("gateway.timezone"), "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "dwell-edge.toml: gateway.timezone: \"{tz}\" is not a time zone in the tz database; {TIMEZONE_FIX}"
+                )
+            );
+        }
+        let c = parse(&ISSUE_EXAMPLE.replace(
+            "store = \"store-001\"",
+            "store = \"store-001\"\ntimezone = \"Asia/Shanghai\"",
+        ))
+        .unwrap();
+        assert_eq!(c.time_zone(), &TimeZone::get("Asia/Shanghai").unwrap());
+        assert_eq!(
+            c.salt_schedule(),
+            SaltSchedule::daily(
+                jiff::civil::time(4, 0, 0, 0),
+                TimeZone::get("Asia/Shanghai").unwrap()
+            )
+        );
+        assert_eq!(parse(ISSUE_EXAMPLE).unwrap().time_zone(), &TimeZone::UTC);
+
+        // A pushed layout goes through the same check, and a good one moves the salt's clock.
+        let mut c = parse(ISSUE_EXAMPLE).unwrap();
+        let mut pushed = c.store_layout().clone();
+        pushed.timezone = "Mars/Olympus".into();
+        assert_eq!(
+            c.replace_layout(pushed.clone()),
+            Err(LayoutRejected::UnknownTimeZone("Mars/Olympus".into()))
+        );
+        assert_eq!(c.store_layout().timezone, "UTC");
+        pushed.timezone = "Europe/Paris".into();
+        c.replace_layout(pushed).unwrap();
+        assert_eq!(
+            c.salt_schedule().time_zone,
+            TimeZone::get("Europe/Paris").unwrap()
+        );
+    }
+
+    #[test]
+    fn salt_rotates_at_is_a_local_hh_mm() {
+        let at = |v: &str| {
+            parse(&format!(
+                "{ISSUE_EXAMPLE}[privacy]\nsalt_rotates_at = \"{v}\"\n"
+            ))
+        };
+        assert_eq!(
+            parse(ISSUE_EXAMPLE).unwrap().privacy.salt_rotates_at,
+            jiff::civil::time(4, 0, 0, 0),
+            "default 04:00"
+        );
+        assert_eq!(
+            at("23:30").unwrap().privacy.salt_rotates_at,
+            jiff::civil::time(23, 30, 0, 0)
+        );
+        assert_eq!(
+            at("00:00").unwrap().privacy.salt_rotates_at,
+            jiff::civil::time(0, 0, 0, 0)
+        );
+        for bad in [
+            "4:00", "04:0", "24:00", "04:60", "4am", "04:00:00", "", "+4:00", "04-00",
+        ] {
+            let e = at(bad).unwrap_err();
+            assert_eq!(e.key(), Some("privacy.salt_rotates_at"), "{bad:?}: {e}");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "dwell-edge.toml: privacy.salt_rotates_at: {bad:?} is not a time of day as HH:MM; give the store's local time on a 24-hour clock at an hour it is closed, e.g. \"04:00\""
+                )
+            );
+        }
+        let e = parse(&format!("{ISSUE_EXAMPLE}[privacy]\nsalt_rotates_at = 4\n")).unwrap_err();
+        assert_eq!(e.key(), Some("privacy.salt_rotates_at"), "{e}");
+
+        // Strict mode keeps its minutes whatever the rotation time.
+        let c = parse(&format!(
+            "{ISSUE_EXAMPLE}[privacy]\nsalt_rotation = \"strict\"\nsalt_rotates_at = \"05:00\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.salt_schedule(), SaltSchedule::strict());
     }
 
     #[test]

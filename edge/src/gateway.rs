@@ -521,7 +521,7 @@ async fn pipeline_stage(
                     let now = clock.now_ms();
                     match config.replace_layout(*layout) {
                         Ok(()) => {
-                            pipeline.tracker_mut().replace_layout(config.store_layout(), now, &mut concluded);
+                            pipeline.replace_layout(config, now, &mut concluded);
                             tracing::info!("applied the layout pushed by the cloud");
                         }
                         Err(e) => {

@@ -45,8 +45,7 @@ impl Pipeline {
     pub fn new(config: &Config) -> Pipeline {
         Pipeline {
             identifier: Identifier::new(
-                config.privacy.salt_rotation,
-                0,
+                config.salt_schedule(),
                 config.beacon.as_ref().map(|b| b.uuid),
             ),
             tracker: Tracker::new(config.store_layout(), config.tracking),
@@ -67,6 +66,14 @@ impl Pipeline {
 
     pub fn tracker_mut(&mut self) -> &mut Tracker {
         &mut self.tracker
+    }
+
+    /// Follows the layout `config` now has (after [`Config::replace_layout`]): the tracker's
+    /// receivers, zones and visit thresholds, and the store's time zone for the daily salt.
+    pub fn replace_layout(&mut self, config: &Config, now_ms: i64, out: &mut Vec<TrackEvent>) {
+        self.tracker
+            .replace_layout(config.store_layout(), now_ms, out);
+        self.identifier.set_schedule(config.salt_schedule());
     }
 
     /// Identifies and tracks one observation; concluded events are appended to `out`.

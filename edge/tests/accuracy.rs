@@ -80,7 +80,7 @@ fn tracker_throughput() {
         ..SimParams::default()
     };
     let sim = dwell_edge::simulate::run(config.store_layout(), &params).unwrap();
-    let mut ident = Identifier::new(config.privacy.salt_rotation, 0, None);
+    let mut ident = Identifier::new(config.salt_schedule(), None);
     let mut input = Vec::new();
     for obs in sim.observations() {
         let obs = obs.unwrap();

@@ -7,6 +7,10 @@
 //! corrected (hours and days move), after a definition changes, or to fill them for events stored
 //! before migration 3.
 //!
+//! Data retention (`[retention] events_days`, [`crate::retention`]) deletes old events but never
+//! roll-ups, so a rebuild can only recompute what the kept events cover: rebuilding a store (or
+//! all) after events were deleted would replace its older roll-up rows with nothing.
+//!
 //! While it runs, ingest waits: on SQLite the rebuild holds the write lock (`BEGIN IMMEDIATE`); on
 //! PostgreSQL it takes `LOCK TABLE events IN SHARE MODE`, which lets readers through but makes
 //! ingest's inserts wait until the rebuild commits, so no event is counted twice or missed. The

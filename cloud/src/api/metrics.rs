@@ -3,9 +3,9 @@
 //!
 //! Unauthenticated, like every Prometheus target, so it carries nothing personal: labels are route
 //! *templates* (`/api/v1/stores/{id}`, never the raw path), methods, status codes, rejection and
-//! dead-letter reasons and the database backend — never store ids, shopper ids, tokens or devices.
-//! Requests that match no route are counted under `route="unmatched"`, so random paths can't grow
-//! the label set.
+//! dead-letter reasons, the database backend and the tables data retention deletes from — never
+//! store ids, shopper ids, tokens or devices. Requests that match no route are counted under
+//! `route="unmatched"`, so random paths can't grow the label set.
 //!
 //! The text renderer is the gateway's (`edge/src/metrics.rs`), copied: a shared home for it
 //! (`dwell-shared` behind `std`) would serve both.
@@ -349,6 +349,9 @@ pub fn render(state: &ApiState) -> String {
     if let Some(engine) = &state.engine {
         families.extend(engine_families(engine));
     }
+    if let Some(retention) = &state.retention {
+        families.extend(retention_families(retention));
+    }
     render_families(&families)
 }
 
@@ -479,6 +482,40 @@ fn engine_families(engine: &crate::engine::Engine) -> Vec<Family<'static>> {
             "dwell_cloud_engine_failures_total",
             "Groups of events the engine could not process for a reason retrying can't fix.",
             s.failures.load(Relaxed),
+        ),
+    ]
+}
+
+/// Data retention: rows deleted per table (table names only), runs and failures.
+fn retention_families(stats: &crate::retention::RetentionStats) -> Vec<Family<'static>> {
+    vec![
+        Family {
+            name: "dwell_cloud_retention_deleted_total",
+            help: "Rows deleted by data retention ([retention]), by table.",
+            kind: "counter",
+            samples: stats
+                .deleted()
+                .into_iter()
+                .map(|(table, n)| ("", vec![("table", table.to_owned())], n as f64))
+                .collect(),
+        },
+        Family::single(
+            "dwell_cloud_retention_runs_total",
+            "Data retention enforcements completed.",
+            "counter",
+            stats.runs() as f64,
+        ),
+        Family::single(
+            "dwell_cloud_retention_failures_total",
+            "Data retention enforcements that failed (retried at the next interval).",
+            "counter",
+            stats.failures() as f64,
+        ),
+        Family::single(
+            "dwell_cloud_retention_last_success_timestamp_seconds",
+            "Unix time the last completed data retention enforcement ended (0: none yet).",
+            "gauge",
+            stats.last_success_ms().unwrap_or(0) as f64 / 1000.0,
         ),
     ]
 }

@@ -71,6 +71,8 @@ pub struct ApiState {
     pub expansion: Option<Arc<crate::expansion::Dataset>>,
     /// Recent expansion answers.
     pub expansion_cache: expansion::ExpansionCache,
+    /// Rows deleted by data retention, when this process enforces it (exported on `/metrics`).
+    pub retention: Option<Arc<crate::retention::RetentionStats>>,
 }
 
 impl ApiState {
@@ -83,6 +85,7 @@ impl ApiState {
             engine: None,
             expansion: None,
             expansion_cache: Default::default(),
+            retention: None,
         }
     }
 }

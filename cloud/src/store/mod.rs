@@ -69,6 +69,9 @@ pub struct DeadLetterRow {
     /// What exactly was wrong, for the operator.
     pub detail: String,
     pub payload: Vec<u8>,
+    /// Identifies the refused message (ingest: SHA-256 of reason, topic and payload), so a
+    /// redelivery of a message already dead-lettered adds no second row; `None` always adds one.
+    pub key: Option<[u8; 32]>,
 }
 
 /// A gateway status to apply, unless a newer one (by `ts_ms`) was applied already.
@@ -452,6 +455,16 @@ fn migrator(backend: Backend) -> Migrator {
                 "analytics",
                 include_str!("../../migrations/sqlite/0003_analytics.sql"),
             ),
+            (
+                4,
+                "dead_letter_keys",
+                include_str!("../../migrations/sqlite/0004_dead_letter_keys.sql"),
+            ),
+            (
+                5,
+                "retention",
+                include_str!("../../migrations/sqlite/0005_retention.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -468,6 +481,16 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "analytics",
                 include_str!("../../migrations/postgres/0003_analytics.sql"),
+            ),
+            (
+                4,
+                "dead_letter_keys",
+                include_str!("../../migrations/postgres/0004_dead_letter_keys.sql"),
+            ),
+            (
+                5,
+                "retention",
+                include_str!("../../migrations/postgres/0005_retention.sql"),
             ),
         ],
     };

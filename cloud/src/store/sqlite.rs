@@ -188,14 +188,15 @@ impl Store for SqliteStore {
         }
         for d in &set.dead_letters {
             sqlx::query(
-                "INSERT INTO dead_letters (received_ms, topic, reason, detail, payload) \
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO dead_letters (received_ms, topic, reason, detail, payload, message_key) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_key) DO NOTHING",
             )
             .bind(d.received_ms)
             .bind(&d.topic)
             .bind(d.reason)
             .bind(&d.detail)
             .bind(&d.payload)
+            .bind(d.key.as_ref().map(|k| k.as_slice()))
             .execute(&mut *tx)
             .await?;
         }
