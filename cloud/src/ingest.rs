@@ -1021,8 +1021,10 @@ async fn network(
                 }
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "ingest lost the broker; reconnecting");
+                // Stopping while the broker is away: nothing to drain, no reason to wait.
                 tokio::select! {
                     _ = stop.cancelled() => return,
+                    _ = disconnecting.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);

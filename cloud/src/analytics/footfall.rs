@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::local::{add_days, day_start_ms, hour_label, local_hour, time_zone, week_of};
 use super::rollup::{C, COLUMNS, Counts, N};
+use super::upsert::{CHAIN_SCOPE, region_scope};
 use crate::error::{DomainError, DomainResult};
 use crate::on_pool;
 use crate::store::AnyStore;
@@ -430,27 +431,28 @@ pub async fn footfall(store: &AnyStore, q: &FootfallQuery) -> DomainResult<Footf
         Granularity::Week => (week_of(q.from), add_days(week_of(q.to), 6)),
         _ => (q.from, q.to),
     };
-    let (cond, has_param) = scope_sql(&q.scope, "store", 1);
-    let p = if has_param { 2 } else { 1 };
+    // A store's own rows; a region's or the chain's sums from the scope tables (migration 0006),
+    // which ingest maintains beside them: a year of the chain by day is 365 rows, not 365 a store.
+    let (prefix, key, scope) = match &q.scope {
+        Scope::Store(s) => ("footfall", "store", s.clone()),
+        Scope::Region(r) => ("footfall_scope", "scope", region_scope(r)),
+        Scope::Chain => ("footfall_scope", "scope", CHAIN_SCOPE.to_owned()),
+    };
     let (table, key_cols, range_col, range) = match (q.granularity, one_tz.is_some()) {
-        (Granularity::Hour, true) => ("footfall_hour", "hour_ms", "day", (from, to)),
-        (Granularity::Hour, false) => ("footfall_hour", "day, hour", "day", (from, to)),
-        (Granularity::Day, _) => ("footfall_day", "day", "day", (from, to)),
-        (Granularity::Week, _) => ("footfall_week", "week", "week", (from, week_of(to))),
+        (Granularity::Hour, true) => ("hour", "hour_ms", "day", (from, to)),
+        (Granularity::Hour, false) => ("hour", "day, hour", "day", (from, to)),
+        (Granularity::Day, _) => ("day", "day", "day", (from, to)),
+        (Granularity::Week, _) => ("week", "week", "week", (from, week_of(to))),
     };
     let sql = format!(
-        "SELECT {key_cols}, {sums} FROM {table} WHERE {cond} AND {range_col} >= ${p} \
-         AND {range_col} <= ${p1} GROUP BY {key_cols}",
+        "SELECT {key_cols}, {sums} FROM {prefix}_{table} WHERE {key} = $1 AND {range_col} >= $2 \
+         AND {range_col} <= $3 GROUP BY {key_cols}",
         sums = sums(),
-        p1 = p + 1,
     );
     let keys = key_cols.split(", ").count();
     let rows = on_pool!(store, pool => {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if has_param {
-            query = query.bind(scope_param(&q.scope));
-        }
-        query
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&scope)
             .bind(range.0.to_string())
             .bind(range.1.to_string())
             .fetch_all(pool)

@@ -89,5 +89,5 @@ pub mod zones;
 
 pub use campaigns::{CampaignQuery, CampaignResults, campaign_results};
 pub use footfall::{Footfall, FootfallParams, FootfallQuery, Granularity, Scope, footfall};
-pub use rebuild::{RebuildReport, Snapshot, rebuild, snapshot};
+pub use rebuild::{RebuildReport, Snapshot, rebuild, refresh_scopes, snapshot};
 pub use zones::{Paths, ZoneParams, ZoneQuery, Zones, paths, zones};

@@ -5,7 +5,9 @@
 //! result equals what incremental maintenance would have produced from the same events (the tests
 //! check it on a generated year). It is how to repair roll-ups after a store's time zone is
 //! corrected (hours and days move), after a definition changes, or to fill them for events stored
-//! before migration 3.
+//! before migration 3. It ends by recomputing the chain's and regions' sums (`footfall_scope_*`)
+//! from the store rows with the regions the stores have now, which is also how to apply a change
+//! of a store's region to them.
 //!
 //! Data retention (`[retention] events_days`, [`crate::retention`]) deletes old events but never
 //! roll-ups, so a rebuild can only recompute what the kept events cover: rebuilding a store (or
@@ -23,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row, SqliteConnection};
 
 use super::rollup::{ROLLED_UP, Rollup};
-use super::upsert::{TABLES, write_postgres, write_sqlite, zones_postgres, zones_sqlite};
+use super::upsert::{
+    TABLES, refresh_scopes_sql, write_postgres, write_sqlite, zones_postgres, zones_sqlite,
+};
 use crate::store::{AnyStore, StoreError};
 
 /// Events read per page while rebuilding.
@@ -91,7 +95,7 @@ macro_rules! rebuild_backend {
             );
             let mut report = RebuildReport::default();
             for s in &stores {
-                let tz = zones.get(s).cloned().unwrap_or(TimeZone::UTC);
+                let tz = zones.get(s).map_or(TimeZone::UTC, |i| i.tz.clone());
                 let mut rollup = Rollup::default();
                 let mut after = (i64::MIN, String::new(), i64::MIN);
                 loop {
@@ -119,7 +123,14 @@ macro_rules! rebuild_backend {
                 report.events += applied;
                 report.skipped += skipped;
                 report.rows += rollup.rows() as u64;
-                $write(&mut *conn, &rollup).await?;
+                $write(&mut *conn, &rollup, None).await?;
+            }
+            // The chain's and regions' sums, from the store rows just written (and the others'),
+            // with the regions the stores have now.
+            for sql in refresh_scopes_sql() {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *conn)
+                    .await?;
             }
             Ok(report)
         }
@@ -171,6 +182,37 @@ pub async fn rebuild(store: &AnyStore, only: Option<&str>) -> Result<RebuildRepo
     Ok(report)
 }
 
+/// Recomputes only the chain's and regions' sums (`footfall_scope_*`) from the per-store roll-ups
+/// and the stores' current regions, locked against ingest as [`rebuild`] is: after a store's
+/// region changes, or after per-store roll-ups were loaded by other means.
+pub async fn refresh_scopes(store: &AnyStore) -> Result<(), StoreError> {
+    macro_rules! refresh {
+        ($tx:expr) => {
+            for sql in refresh_scopes_sql() {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        };
+    }
+    match store {
+        AnyStore::Sqlite(s) => {
+            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
+            refresh!(tx);
+            tx.commit().await?;
+        }
+        AnyStore::Postgres(s) => {
+            let mut tx = s.pool().begin().await?;
+            sqlx::query("LOCK TABLE events IN SHARE MODE")
+                .execute(&mut *tx)
+                .await?;
+            refresh!(tx);
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
 /// Every roll-up row, as text, by table: for comparing two states (a rebuild against incremental
 /// maintenance, one backend against the other). Rows are in key order; values are rendered by the
 /// database (`CAST(… AS TEXT)`), so the same numbers print the same on both backends.
@@ -180,6 +222,10 @@ pub type Snapshot = BTreeMap<&'static str, Vec<Vec<String>>>;
 pub async fn snapshot(store: &AnyStore, only: Option<&str>) -> Result<Snapshot, StoreError> {
     let mut out = Snapshot::new();
     for (table, cols) in super::upsert::table_columns() {
+        // Scope rows belong to no one store.
+        if only.is_some() && cols[0] == "scope" {
+            continue;
+        }
         let list = cols
             .iter()
             .map(|c| format!("CAST({c} AS TEXT)"))
@@ -190,10 +236,14 @@ pub async fn snapshot(store: &AnyStore, only: Option<&str>) -> Result<Snapshot, 
         } else {
             "1 = 1"
         };
-        let sql = format!(
-            "SELECT {list} FROM {table} WHERE {cond} ORDER BY {}",
-            cols.join(", ")
-        );
+        // Ordered by the table's columns (`t.`), not by the text casts of the same names, which
+        // PostgreSQL would pick (and sort 14 before 8).
+        let order = cols
+            .iter()
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {list} FROM {table} t WHERE {cond} ORDER BY {order}");
         let rows: Vec<Vec<String>> = crate::on_pool!(store, pool => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             if let Some(s) = only {

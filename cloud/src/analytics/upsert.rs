@@ -8,7 +8,7 @@
 //! transaction, and add their deltas. A rolled-back transaction takes its deltas with it, and a
 //! redelivered event is not new, so it adds nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::tz::TimeZone;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -53,6 +53,26 @@ const WEEK: Table = Table {
     fixed: &[],
     adds: &COLUMNS,
 };
+/// The same footfall sums per scope (`chain`, `region:<id>`): see migration 0006.
+const SCOPE_HOUR: Table = Table {
+    name: "footfall_scope_hour",
+    // `hour` is a key here: stores in different zones share a UTC hour but not a local one.
+    keys: &["scope", "day", "hour_ms", "hour"],
+    fixed: &[],
+    adds: &COLUMNS,
+};
+const SCOPE_DAY: Table = Table {
+    name: "footfall_scope_day",
+    keys: &["scope", "day"],
+    fixed: &["week"],
+    adds: &COLUMNS,
+};
+const SCOPE_WEEK: Table = Table {
+    name: "footfall_scope_week",
+    keys: &["scope", "week"],
+    fixed: &[],
+    adds: &COLUMNS,
+};
 const ZONE: Table = Table {
     name: "zone_day",
     keys: &["store", "day", "zone"],
@@ -78,7 +98,7 @@ const PATH: Table = Table {
     adds: &["visits"],
 };
 
-/// Every roll-up table, in the order they are written (and cleared by a rebuild).
+/// Every per-store roll-up table, in the order they are written (and cleared by a rebuild).
 pub(crate) const TABLES: [&str; 7] = [
     HOUR.name,
     DAY.name,
@@ -89,21 +109,48 @@ pub(crate) const TABLES: [&str; 7] = [
     PATH.name,
 ];
 
-/// Every roll-up table with all its columns (keys first), in write order.
+/// The scope of the whole chain in the `footfall_scope_*` tables.
+pub(crate) const CHAIN_SCOPE: &str = "chain";
+
+/// The scope of a region in the `footfall_scope_*` tables.
+pub(crate) fn region_scope(region: &str) -> String {
+    format!("region:{region}")
+}
+
+/// What ingest knows of a store while rolling up its events.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreInfo {
+    pub tz: TimeZone,
+    pub region: Option<String>,
+}
+
+/// Every roll-up table with all its columns (keys first), in write order: the per-store tables,
+/// then the per-scope ones (whose first key is `scope`, not `store`).
 pub(crate) fn table_columns() -> Vec<(&'static str, Vec<&'static str>)> {
-    [&HOUR, &DAY, &WEEK, &ZONE, &TRANSITION, &REACH, &PATH]
-        .into_iter()
-        .map(|t| {
-            let cols = t
-                .keys
-                .iter()
-                .chain(t.fixed)
-                .chain(t.adds)
-                .copied()
-                .collect();
-            (t.name, cols)
-        })
-        .collect()
+    [
+        &HOUR,
+        &DAY,
+        &WEEK,
+        &ZONE,
+        &TRANSITION,
+        &REACH,
+        &PATH,
+        &SCOPE_HOUR,
+        &SCOPE_DAY,
+        &SCOPE_WEEK,
+    ]
+    .into_iter()
+    .map(|t| {
+        let cols = t
+            .keys
+            .iter()
+            .chain(t.fixed)
+            .chain(t.adds)
+            .copied()
+            .collect();
+        (t.name, cols)
+    })
+    .collect()
 }
 
 impl Table {
@@ -136,8 +183,116 @@ impl Table {
     }
 }
 
-/// The rows of every table, in write order (each table's rows in key order).
-fn rows(r: &Rollup) -> Vec<(&'static Table, Vec<Vec<Val>>)> {
+/// Statements that recompute every `footfall_scope_*` row from the per-store tables and
+/// `stores.region` (what a rebuild does after the store rows, and what migration 0006 did first).
+pub(crate) fn refresh_scopes_sql() -> Vec<String> {
+    let sums = COLUMNS
+        .iter()
+        .map(|c| format!("SUM(f.{c})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cols = COLUMNS.join(", ");
+    let mut out = Vec::new();
+    for (scope, store) in [
+        (&SCOPE_HOUR, &HOUR),
+        (&SCOPE_DAY, &DAY),
+        (&SCOPE_WEEK, &WEEK),
+    ] {
+        out.push(format!("DELETE FROM {}", scope.name));
+        // Key columns but `scope`, then the fixed columns (one value per key: MIN picks it).
+        let keys = &scope.keys[1..];
+        let key_cols: Vec<&str> = keys.iter().chain(scope.fixed).copied().collect();
+        let select: Vec<String> = keys
+            .iter()
+            .map(|k| format!("f.{k}"))
+            .chain(scope.fixed.iter().map(|c| format!("MIN(f.{c})")))
+            .collect();
+        let group: Vec<String> = keys.iter().map(|k| format!("f.{k}")).collect();
+        let (into, select, group) = (key_cols.join(", "), select.join(", "), group.join(", "));
+        out.push(format!(
+            "INSERT INTO {s} (scope, {into}, {cols}) SELECT '{CHAIN_SCOPE}', {select}, {sums} \
+             FROM {t} f GROUP BY {group}",
+            s = scope.name,
+            t = store.name
+        ));
+        out.push(format!(
+            "INSERT INTO {s} (scope, {into}, {cols}) SELECT 'region:' || st.region, {select}, {sums} \
+             FROM {t} f JOIN stores st ON st.id = f.store WHERE st.region IS NOT NULL \
+             GROUP BY st.region, {group}",
+            s = scope.name,
+            t = store.name
+        ));
+    }
+    out
+}
+
+/// The scope rows of `r`: every store's hours, days and weeks added to the chain's and to its
+/// region's (stores without a region count in the chain only).
+fn scope_rows(r: &Rollup, stores: &HashMap<String, StoreInfo>) -> [Vec<Vec<Val>>; 3] {
+    use super::rollup::Counts;
+    use Val::{I, S};
+    let scopes_of = |store: &str| {
+        let region = stores.get(store).and_then(|i| i.region.as_deref());
+        std::iter::once(CHAIN_SCOPE.to_owned()).chain(region.map(region_scope))
+    };
+    let mut hours: BTreeMap<(String, String, i64, i64), Counts> = BTreeMap::new();
+    for (store, s) in &r.stores {
+        for (hour_ms, cell) in &s.hours {
+            let Some(day) = cell.day else { continue };
+            for scope in scopes_of(store) {
+                let key = (scope, day.to_string(), *hour_ms, i64::from(cell.hour));
+                hours.entry(key).or_default().add(&cell.counts);
+            }
+        }
+    }
+    let mut days: BTreeMap<(String, String), (String, Counts)> = BTreeMap::new();
+    for ((store, day), c) in r.days() {
+        for scope in scopes_of(store) {
+            let e = days.entry((scope, day.to_string())).or_default();
+            e.0 = week_of(day).to_string();
+            e.1.add(&c);
+        }
+    }
+    let mut weeks: BTreeMap<(String, String), Counts> = BTreeMap::new();
+    for ((store, week), c) in r.weeks() {
+        for scope in scopes_of(store) {
+            weeks.entry((scope, week.to_string())).or_default().add(&c);
+        }
+    }
+    let counts = |c: &Counts| c.0.iter().map(|v| I(*v)).collect::<Vec<_>>();
+    [
+        hours
+            .into_iter()
+            .map(|((scope, day, ms, hour), c)| {
+                let mut v = vec![S(scope), S(day), I(ms), I(hour)];
+                v.extend(counts(&c));
+                v
+            })
+            .collect(),
+        days.into_iter()
+            .map(|((scope, day), (week, c))| {
+                let mut v = vec![S(scope), S(day), S(week)];
+                v.extend(counts(&c));
+                v
+            })
+            .collect(),
+        weeks
+            .into_iter()
+            .map(|((scope, week), c)| {
+                let mut v = vec![S(scope), S(week)];
+                v.extend(counts(&c));
+                v
+            })
+            .collect(),
+    ]
+}
+
+/// The rows of every table, in write order (each table's rows in key order); the scope tables'
+/// only when `stores` is given (ingest; a rebuild recomputes those from the store tables).
+fn rows(
+    r: &Rollup,
+    stores: Option<&HashMap<String, StoreInfo>>,
+) -> Vec<(&'static Table, Vec<Vec<Val>>)> {
     use Val::{I, S};
     let counts = |c: &super::rollup::Counts| c.0.iter().map(|v| I(*v)).collect::<Vec<_>>();
     let (mut hours, mut zones, mut transitions, mut reach, mut paths) =
@@ -217,7 +372,7 @@ fn rows(r: &Rollup) -> Vec<(&'static Table, Vec<Vec<Val>>)> {
             v
         })
         .collect();
-    vec![
+    let mut out = vec![
         (&HOUR, hours),
         (&DAY, days),
         (&WEEK, weeks),
@@ -225,7 +380,14 @@ fn rows(r: &Rollup) -> Vec<(&'static Table, Vec<Vec<Val>>)> {
         (&TRANSITION, transitions),
         (&REACH, reach),
         (&PATH, paths),
-    ]
+    ];
+    // Last: every transaction adds to the chain's row of the day, so it is locked (PostgreSQL)
+    // for the shortest time, just before the commit.
+    if let Some(stores) = stores {
+        let [h, d, w] = scope_rows(r, stores);
+        out.extend([(&SCOPE_HOUR, h), (&SCOPE_DAY, d), (&SCOPE_WEEK, w)]);
+    }
+    out
 }
 
 /// The distinct stores of `events`.
@@ -241,9 +403,14 @@ fn stores_of<'a>(events: &[&'a EventRow]) -> Vec<&'a str> {
 /// The same code for both backends (sqlx's `QueryBuilder` writes each one's placeholders).
 macro_rules! backend {
     ($db:ty, $conn:ty, $write:ident, $zones:ident, $apply:ident) => {
-        /// Upserts every row of `rollup`, in the caller's transaction.
-        pub(crate) async fn $write(conn: &mut $conn, rollup: &Rollup) -> Result<(), sqlx::Error> {
-            for (table, rows) in rows(rollup) {
+        /// Upserts every row of `rollup`, in the caller's transaction (the scope rows too when
+        /// `stores` is given).
+        pub(crate) async fn $write(
+            conn: &mut $conn,
+            rollup: &Rollup,
+            stores: Option<&HashMap<String, StoreInfo>>,
+        ) -> Result<(), sqlx::Error> {
+            for (table, rows) in rows(rollup, stores) {
                 if rows.is_empty() {
                     continue;
                 }
@@ -265,17 +432,25 @@ macro_rules! backend {
             Ok(())
         }
 
-        /// The time zones of `stores` from the `stores` table (UTC for a store not listed).
+        /// The time zones and regions of `stores` from the `stores` table (UTC and no region
+        /// for a store not listed).
         pub(crate) async fn $zones(
             conn: &mut $conn,
             stores: &[&str],
-        ) -> Result<HashMap<String, TimeZone>, sqlx::Error> {
-            let mut out: HashMap<String, TimeZone> = stores
+        ) -> Result<HashMap<String, StoreInfo>, sqlx::Error> {
+            let mut out: HashMap<String, StoreInfo> = stores
                 .iter()
-                .map(|s| ((*s).to_owned(), TimeZone::UTC))
+                .map(|s| {
+                    let info = StoreInfo {
+                        tz: TimeZone::UTC,
+                        region: None,
+                    };
+                    ((*s).to_owned(), info)
+                })
                 .collect();
             for chunk in stores.chunks(MAX_PARAMS) {
-                let mut q = QueryBuilder::<$db>::new("SELECT id, tz FROM stores WHERE id IN (");
+                let mut q =
+                    QueryBuilder::<$db>::new("SELECT id, tz, region FROM stores WHERE id IN (");
                 let mut list = q.separated(", ");
                 for s in chunk {
                     list.push_bind((*s).to_owned());
@@ -284,7 +459,9 @@ macro_rules! backend {
                 for row in q.build().fetch_all(&mut *conn).await? {
                     let id: String = row.try_get(0)?;
                     let tz: String = row.try_get(1)?;
-                    out.insert(id, time_zone(&tz));
+                    let region: Option<String> = row.try_get(2)?;
+                    let tz = time_zone(&tz);
+                    out.insert(id, StoreInfo { tz, region });
                 }
             }
             Ok(out)
@@ -298,11 +475,11 @@ macro_rules! backend {
             if fresh.is_empty() {
                 return Ok(());
             }
-            let zones = $zones(conn, &stores_of(fresh)).await?;
+            let stores = $zones(conn, &stores_of(fresh)).await?;
             let mut rollup = Rollup::default();
             let utc = TimeZone::UTC;
             for e in fresh {
-                let tz = zones.get(&e.store).unwrap_or(&utc);
+                let tz = stores.get(&e.store).map_or(&utc, |i| &i.tz);
                 rollup.add_json(&e.store, tz, &e.payload);
             }
             if rollup.skipped > 0 {
@@ -311,7 +488,7 @@ macro_rules! backend {
                     "events not rolled up (unreadable payload or time out of range)"
                 );
             }
-            $write(conn, &rollup).await
+            $write(conn, &rollup, Some(&stores)).await
         }
     };
 }

@@ -465,6 +465,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "retention",
                 include_str!("../../migrations/sqlite/0005_retention.sql"),
             ),
+            (
+                6,
+                "footfall_scopes",
+                include_str!("../../migrations/sqlite/0006_footfall_scopes.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -491,6 +496,11 @@ fn migrator(backend: Backend) -> Migrator {
                 5,
                 "retention",
                 include_str!("../../migrations/postgres/0005_retention.sql"),
+            ),
+            (
+                6,
+                "footfall_scopes",
+                include_str!("../../migrations/postgres/0006_footfall_scopes.sql"),
             ),
         ],
     };
