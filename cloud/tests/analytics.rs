@@ -124,6 +124,13 @@ fn query(scope: Scope, from: Date, to: Date, g: Granularity) -> FootfallQuery {
     }
 }
 
+fn seg_of<'a>(
+    r: &'a dwell_cloud::analytics::CampaignResults,
+    id: &str,
+) -> &'a dwell_cloud::analytics::campaigns::CampaignFigures {
+    &r.segments.iter().find(|s| s.segment == id).unwrap().figures
+}
+
 fn bucket<'a>(f: &'a Footfall, local: &str) -> &'a FootfallFigures {
     &f.buckets
         .iter()
@@ -985,17 +992,34 @@ async fn campaign_results_with_lift_and_its_interval() {
             .await;
         }
         coupon("C10", "t0", "s1", false, None, false).await;
+        // Segments: "early" = the tag on t0..t4 and h0..h4; "vip" matches no one.
+        for i in 0..5 {
+            for shopper in [format!("t{i}"), format!("h{i}")] {
+                exec(
+                    "INSERT INTO shopper_tags (shopper, tag, source, set_ms) \
+                     VALUES ($1, 'early', 'api', 0)",
+                    vec![shopper],
+                    vec![],
+                )
+                .await;
+            }
+        }
+        for (id, expr) in [("early-birds", "early & !staff"), ("vips", "vip")] {
+            exec(
+                "INSERT INTO segments (id, expression, created_ms) VALUES ($1, $2, 0)",
+                vec![id.into(), expr.into()],
+                vec![],
+            )
+            .await;
+        }
 
-        let r = campaign_results(
-            &db.store,
-            &CampaignQuery {
-                campaign: "c1".into(),
-                window_days: 7,
-                as_of_ms: as_of,
-            },
-        )
-        .await
-        .unwrap();
+        let query = CampaignQuery {
+            campaign: "c1".into(),
+            window_days: 7,
+            as_of_ms: as_of,
+            store: None,
+        };
+        let r = campaign_results(&db.store, &query).await.unwrap();
         assert_eq!(r.name.as_deref(), Some("Croissant morning"));
         let t = &r.total;
         assert_eq!(
@@ -1043,6 +1067,48 @@ async fn campaign_results_with_lift_and_its_interval() {
             (s1.coupons.revenue_cents, s2.coupons.revenue_cents),
             (3500, 500)
         );
+
+        // Per segment, by the shoppers' tags: early birds are t0..t4 (5 of 5 back) and h0..h4
+        // (3 of 5 back: h3 only passed by, h4 came before the decision).
+        let early = seg_of(&r, "early-birds");
+        assert_eq!((early.decisions.sent, early.decisions.holdout), (6, 5));
+        assert_eq!(
+            (
+                early.coupons.issued,
+                early.coupons.redeemed,
+                early.coupons.revenue_cents
+            ),
+            (6, 3, 3500)
+        );
+        assert_eq!(
+            (
+                early.lift.treated.converted,
+                early.lift.treated.shoppers,
+                early.lift.holdout.converted,
+                early.lift.holdout.shoppers
+            ),
+            (5, 5, 3, 5)
+        );
+        assert!(close(early.lift.lift.unwrap(), 0.4));
+        let vips = seg_of(&r, "vips");
+        assert_eq!(
+            (vips.decisions.sent, vips.coupons.issued, vips.lift.lift),
+            (0, 0, None)
+        );
+
+        // A store's view (a manager's token): its row is the total, its shoppers the segments'.
+        let s2_only = campaign_results(
+            &db.store,
+            &CampaignQuery {
+                store: Some("s2".into()),
+                ..query.clone()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s2_only.stores.len(), 1);
+        assert_eq!(&s2_only.total, s2);
+        assert_eq!(seg_of(&s2_only, "early-birds").decisions.sent, 0);
 
         let e = campaign_results(&db.store, &CampaignQuery::new("nope", as_of))
             .await

@@ -1,6 +1,11 @@
 //! Campaign results: what a campaign sent, what came of the coupons, and whether it changed what
 //! shoppers did — **lift against the holdout** with a 95 % confidence interval — in total and per
-//! store, from `campaign_decisions`, `coupons` and the stitched `visits`.
+//! store and per segment, from `campaign_decisions`, `coupons` and the stitched `visits`.
+//!
+//! A segment's figures are those of the shoppers in it by their tags **now** (`segments`, tag
+//! expressions of [`crate::profiles::segment`]), not when the decision was taken: "how did the
+//! campaign do with today's cosmetics lovers". A shopper is in as many segments as match; coupons
+//! of erased shoppers (no profile left) count in their store and the total only.
 //!
 //! # Lift
 //! The campaign engine holds out a deterministic random share of the shoppers who qualify
@@ -19,12 +24,13 @@
 //! 100 % conversion, and keeps close to its nominal coverage with the small holdouts campaigns
 //! have (a 5 % holdout of 400 shoppers is 20).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
 use crate::on_pool;
+use crate::profiles::segment::Expr;
 use crate::store::AnyStore;
 
 /// The conversion window of the product's definition.
@@ -40,6 +46,9 @@ pub struct CampaignQuery {
     pub window_days: u32,
     /// Decisions whose window ends after this (unix ms, usually now) are not in the lift yet.
     pub as_of_ms: i64,
+    /// Only this store's decisions, coupons and shoppers (a store manager's view): its row is
+    /// then the total, and the segments count its shoppers only.
+    pub store: Option<String>,
 }
 
 impl CampaignQuery {
@@ -49,6 +58,7 @@ impl CampaignQuery {
             campaign: campaign.to_owned(),
             window_days: DEFAULT_WINDOW_DAYS,
             as_of_ms: now_ms,
+            store: None,
         }
     }
 }
@@ -172,6 +182,15 @@ pub struct StoreCampaignFigures {
     pub figures: CampaignFigures,
 }
 
+/// One segment's figures: the shoppers whose tags match its expression.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentCampaignFigures {
+    pub segment: String,
+    pub expression: String,
+    #[serde(flatten)]
+    pub figures: CampaignFigures,
+}
+
 /// `GET /api/v1/campaigns/{id}/results`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignResults {
@@ -182,6 +201,8 @@ pub struct CampaignResults {
     pub total: CampaignFigures,
     /// Per store, by store id.
     pub stores: Vec<StoreCampaignFigures>,
+    /// Per segment, by segment id (every defined segment, matched or not).
+    pub segments: Vec<SegmentCampaignFigures>,
 }
 
 /// Per store: decisions, coupons, (treated shoppers, converted), (held out, converted).
@@ -224,37 +245,100 @@ pub async fn campaign_results(
     let window_ms = i64::from(q.window_days) * 86_400_000;
     let name: Option<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT name FROM campaigns WHERE id = $1").bind(&q.campaign).fetch_optional(pool).await)?;
-    let decisions: Vec<(String, String, i64)> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT store, outcome, COUNT(*) FROM campaign_decisions WHERE campaign = $1 \
-         GROUP BY store, outcome")
+    // Per shopper, so the same rows add up by store, by segment and in total.
+    let decisions: Vec<(String, String, String, i64)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT store, shopper, outcome, COUNT(*) FROM campaign_decisions WHERE campaign = $1 \
+         GROUP BY store, shopper, outcome")
         .bind(&q.campaign).fetch_all(pool).await)?;
     if name.is_none() && decisions.is_empty() {
         return Err(DomainError::NotFound(format!("campaign {:?}", q.campaign)));
     }
-    let coupons: Vec<(String, i64, i64, i64, Option<i64>)> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT store, COUNT(*), COUNT(delivered_ms), COUNT(redeemed_ms), \
+    type CouponRow = (String, Option<String>, i64, i64, i64, Option<i64>);
+    let coupons: Vec<CouponRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT store, shopper, COUNT(*), COUNT(delivered_ms), COUNT(redeemed_ms), \
            CAST(SUM(CASE WHEN redeemed_ms IS NOT NULL THEN COALESCE(amount_cents, 0) ELSE 0 END) \
              AS BIGINT) \
-         FROM coupons WHERE campaign = $1 GROUP BY store")
+         FROM coupons WHERE campaign = $1 GROUP BY store, shopper")
         .bind(&q.campaign).fetch_all(pool).await)?;
     // Each shopper once: their first sent-or-holdout decision (ties broken by trigger key), if
     // its window has closed; converted if a visitor visit started within the window after it.
-    let arms: Vec<(String, String, i64, Option<i64>)> = on_pool!(store, pool => sqlx::query_as(
+    let arms: Vec<(String, String, String, i64)> = on_pool!(store, pool => sqlx::query_as(
         "WITH first AS ( \
            SELECT shopper, store, outcome, ts_ms, ROW_NUMBER() OVER \
              (PARTITION BY shopper ORDER BY ts_ms, trigger_key) AS rn \
            FROM campaign_decisions WHERE campaign = $1 AND outcome IN ('sent', 'holdout')) \
-         SELECT f.store, f.outcome, COUNT(*), CAST(SUM(CASE WHEN EXISTS ( \
+         SELECT f.store, f.shopper, f.outcome, CAST(CASE WHEN EXISTS ( \
              SELECT 1 FROM visits v WHERE v.shopper = f.shopper AND v.class = 'visitor' \
                AND v.start_ms > f.ts_ms AND v.start_ms <= f.ts_ms + $2) \
-           THEN 1 ELSE 0 END) AS BIGINT) \
-         FROM first f WHERE f.rn = 1 AND f.ts_ms + $2 <= $3 GROUP BY f.store, f.outcome")
+           THEN 1 ELSE 0 END AS BIGINT) \
+         FROM first f WHERE f.rn = 1 AND f.ts_ms + $2 <= $3")
         .bind(&q.campaign).bind(window_ms).bind(q.as_of_ms).fetch_all(pool).await)?;
+    let segments: Vec<(String, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, expression FROM segments ORDER BY id").fetch_all(pool).await)?;
+    let tags: Vec<(String, String)> = if segments.is_empty() {
+        Vec::new()
+    } else {
+        on_pool!(store, pool => sqlx::query_as(
+            "SELECT shopper, tag FROM shopper_tags WHERE shopper IN \
+               (SELECT shopper FROM campaign_decisions WHERE campaign = $1)")
+            .bind(&q.campaign).fetch_all(pool).await)?
+    };
+    let segments: Vec<(String, String, Option<Expr>)> = segments
+        .into_iter()
+        .map(|(id, text)| {
+            // Stored through the API, which parses first; one that no longer parses matches no one.
+            let expr = Expr::parse(&text).ok();
+            (id, text, expr)
+        })
+        .collect();
+    let mut shopper_tags: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for (shopper, tag) in &tags {
+        shopper_tags.entry(shopper).or_default().insert(tag);
+    }
+    let mut membership: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut segments_of = |shopper: &str| -> Vec<usize> {
+        membership
+            .entry(shopper.to_owned())
+            .or_insert_with(|| {
+                let own = shopper_tags.get(shopper);
+                let has = |t: &str| own.is_some_and(|set| set.contains(t));
+                segments
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, _, e))| e.as_ref().is_some_and(|e| e.matches(has)))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .clone()
+    };
 
     let mut by_store: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut by_segment: Vec<Acc> = segments.iter().map(|_| Acc::default()).collect();
     let mut total = Acc::default();
-    for (st, outcome, n) in decisions {
-        for acc in [by_store.entry(st).or_default(), &mut total] {
+    // The accumulators one row adds to: its store's, the total, and its shopper's segments'.
+    let in_view = |st: &str| q.store.as_deref().is_none_or(|own| own == st);
+    macro_rules! each_acc {
+        ($st:expr, $shopper:expr, |$acc:ident| $body:block) => {{
+            if !in_view(&$st) {
+                continue;
+            }
+            let in_segments = $shopper.map(|s: &str| segments_of(s)).unwrap_or_default();
+            {
+                let $acc = by_store.entry($st).or_default();
+                $body
+            }
+            {
+                let $acc = &mut total;
+                $body
+            }
+            for i in in_segments {
+                let $acc = &mut by_segment[i];
+                $body
+            }
+        }};
+    }
+    for (st, shopper, outcome, n) in decisions {
+        each_acc!(st, Some(shopper.as_str()), |acc| {
             let d = &mut acc.decisions;
             match outcome.as_str() {
                 "sent" => d.sent += n,
@@ -263,28 +347,27 @@ pub async fn campaign_results(
                 "budget" => d.budget += n,
                 _ => {}
             }
-        }
+        });
     }
-    for (st, issued, delivered, redeemed, revenue) in coupons {
-        for acc in [by_store.entry(st).or_default(), &mut total] {
+    for (st, shopper, issued, delivered, redeemed, revenue) in coupons {
+        each_acc!(st, shopper.as_deref(), |acc| {
             let c = &mut acc.coupons;
             c.0 += issued;
             c.1 += delivered;
             c.2 += redeemed;
             c.3 += revenue.unwrap_or(0);
-        }
+        });
     }
-    for (st, outcome, n, converted) in arms {
-        let x = converted.unwrap_or(0);
-        for acc in [by_store.entry(st).or_default(), &mut total] {
+    for (st, shopper, outcome, converted) in arms {
+        each_acc!(st, Some(shopper.as_str()), |acc| {
             let arm = if outcome == "sent" {
                 &mut acc.treated
             } else {
                 &mut acc.holdout
             };
-            arm.0 += n;
-            arm.1 += x;
-        }
+            arm.0 += 1;
+            arm.1 += converted;
+        });
     }
     Ok(CampaignResults {
         campaign: q.campaign.clone(),
@@ -296,6 +379,15 @@ pub async fn campaign_results(
             .into_iter()
             .map(|(store, acc)| StoreCampaignFigures {
                 store,
+                figures: acc.figures(),
+            })
+            .collect(),
+        segments: segments
+            .into_iter()
+            .zip(by_segment)
+            .map(|((segment, expression, _), acc)| SegmentCampaignFigures {
+                segment,
+                expression,
                 figures: acc.figures(),
             })
             .collect(),

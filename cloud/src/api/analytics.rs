@@ -359,7 +359,7 @@ async fn get_paths(
 }
 
 /// Sent, delivered, redeemed, revenue, and lift over the randomized holdout with its 95 %
-/// interval, in total and per store.
+/// interval, in total, per store and per segment (shoppers by their tags now).
 #[utoipa::path(
     get,
     path = "/api/v1/campaigns/{id}/results",
@@ -367,7 +367,7 @@ async fn get_paths(
     params(("id" = String, Path, description = "campaign id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "analytics::campaigns::CampaignResults: campaign, name, conversion_window_days, as_of_ms, total {decisions, coupons, lift}, stores [{store, decisions, coupons, lift}]", content_type = "application/json"),
+        (status = 200, description = "analytics::campaigns::CampaignResults: campaign, name, conversion_window_days, as_of_ms, total {decisions, coupons, lift}, stores [{store, decisions, coupons, lift}], segments [{segment, expression, decisions, coupons, lift}]; a manager's token sees its store only", content_type = "application/json"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -378,12 +378,10 @@ async fn get_campaign_results(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignResults>, ApiError> {
-    let scope = caller.store_scope()?;
-    let mut r = campaign_results(&state.store, &CampaignQuery::new(&id, now_ms())).await?;
-    if let Some(own) = scope {
-        // A manager: its store's figures, as the total.
-        r.stores.retain(|s| s.store == own);
-        r.total = r.stores.first().map(|s| s.figures).unwrap_or_default();
-    }
-    Ok(Json(r))
+    // A manager: its store's figures only (its row is the total, its shoppers the segments').
+    let q = CampaignQuery {
+        store: caller.store_scope()?.map(str::to_owned),
+        ..CampaignQuery::new(&id, now_ms())
+    };
+    Ok(Json(campaign_results(&state.store, &q).await?))
 }

@@ -18,7 +18,7 @@ use crate::campaigns::catalog::{self, CampaignRow};
 use crate::campaigns::spec::CampaignSpec;
 use crate::ingest::now_ms;
 use crate::on_pool;
-use crate::profiles::segment::Expr;
+use crate::profiles::segment;
 
 pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
@@ -136,26 +136,7 @@ async fn create_segment(
     JsonBody(s): JsonBody<Segment>,
 ) -> Result<(StatusCode, Json<Segment>), ApiError> {
     caller.require(&[Role::Hq])?;
-    dwell_shared::topic::validate_id(&s.id)
-        .map_err(|e| ApiError::unprocessable(format!("id: {e}")))?;
-    let expr = Expr::parse(&s.expression)
-        .map_err(|e| ApiError::unprocessable(format!("expression: {e}")))?;
-    let canonical = expr.to_string();
-    let n = on_pool!(&state.store, pool => sqlx::query(
-        "INSERT INTO segments (id, expression, created_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&s.id)
-    .bind(&canonical)
-    .bind(now_ms())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))?;
-    if n == 0 {
-        return Err(ApiError::conflict(format!(
-            "segment {} exists already",
-            s.id
-        )));
-    }
+    let canonical = segment::define(&state.store, &s.id, &s.expression, now_ms()).await?;
     Ok((
         StatusCode::CREATED,
         Json(Segment {

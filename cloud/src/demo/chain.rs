@@ -162,6 +162,17 @@ impl Chain {
                 shoppers::register(store, &reg, now).await?;
             }
         }
+        // Segments of the tags the demo's rules give (campaign results are broken down by them).
+        for (id, expression) in [
+            ("cosmetics-lovers", "cosmetics-lover"),
+            ("snackers", "snacker"),
+        ] {
+            let now = crate::ingest::now_ms();
+            match crate::profiles::segment::define(store, id, expression, now).await {
+                Ok(_) | Err(crate::error::DomainError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         for spec in campaigns() {
             match catalog::create(store, spec, crate::ingest::now_ms()).await {
                 Ok(_) | Err(crate::error::DomainError::Conflict(_)) => {}

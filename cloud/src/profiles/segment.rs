@@ -414,6 +414,38 @@ fn join(
     make(flat)
 }
 
+/// Defines segment `id` (HQ's `POST /api/v1/segments`, the demo's sample segments): the id must
+/// be a plain id, the expression parse; it is stored in its canonical form, which is returned.
+/// An existing id is a conflict (segments are not redefined under the same name).
+pub async fn define(
+    store: &crate::store::AnyStore,
+    id: &str,
+    expression: &str,
+    now_ms: i64,
+) -> crate::error::DomainResult<String> {
+    use crate::error::DomainError;
+    dwell_shared::topic::validate_id(id).map_err(|e| DomainError::Invalid(format!("id: {e}")))?;
+    let canonical = Expr::parse(expression)
+        .map_err(|e| DomainError::Invalid(format!("expression: {e}")))?
+        .to_string();
+    let n = crate::on_pool!(store, pool => sqlx::query(
+        "INSERT INTO segments (id, expression, created_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(&canonical)
+        .bind(now_ms)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(crate::store::StoreError::from)?;
+    if n == 0 {
+        return Err(DomainError::Conflict(format!(
+            "segment {id} exists already"
+        )));
+    }
+    Ok(canonical)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -315,8 +315,9 @@ await check('campaigns: table and totals equal the API', async () => {
   await show(page, '#/campaigns', 'campaigns');
   const list = await apiGet('/api/v1/campaigns');
   assert(list.length > 0, 'the server has campaigns to show');
-  const results = [];
-  for (const c of list) results.push((await apiGet(`/api/v1/campaigns/${encodeURIComponent(c.spec.id)}/results`)).total);
+  const full = [];
+  for (const c of list) full.push(await apiGet(`/api/v1/campaigns/${encodeURIComponent(c.spec.id)}/results`));
+  const results = full.map((r) => r.total);
   eq(await page.$$eval('#campaigns-table tbody tr', (e) => e.length), list.length, 'campaign rows');
   const sent = (await cells(page, '#campaigns-table', 'sent')).map((c) => c.value);
   eq(sent.join(','), results.map((t) => String(t.decisions.sent)).join(','), 'sent per campaign');
@@ -327,6 +328,12 @@ await check('campaigns: table and totals equal the API', async () => {
   eq((await kpiValue(page, 'sent')).value, String(results.reduce((a, t) => a + t.decisions.sent, 0)), 'total sent');
   eq(await page.$$eval('section[aria-labelledby="card-lift-over-the-holdout"] svg circle', (e) => e.length),
     results.filter((t) => t.lift.lift != null).length, 'lift estimates drawn');
+  // Per store and per segment: every part with a decision, in the API's order, its sent count.
+  const parts = full.flatMap((r) => [...r.stores, ...r.segments])
+    .filter((p) => p.decisions.sent + p.decisions.holdout > 0);
+  assert(parts.length > 0, 'the API has per-store or per-segment figures to show');
+  const partSent = (await cells(page, '#campaign-breakdown-table', 'sent')).map((c) => c.value);
+  eq(partSent.join(','), parts.map((p) => String(p.decisions.sent)).join(','), 'sent per store and segment');
 });
 await shot(page, 'campaigns.png');
 

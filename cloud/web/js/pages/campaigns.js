@@ -30,7 +30,29 @@ export function campaignRow(c, r) {
     ci: t.lift.ci95,
     significant: t.lift.significant,
     window: r.conversion_window_days,
+    parts: [
+      ...(r.stores || []).map((p) => ({ kind: 'store', id: p.store, detail: '', f: p })),
+      ...(r.segments || []).map((p) => ({ kind: 'segment', id: p.segment, detail: p.expression, f: p })),
+    ],
   };
+}
+
+/** One row per campaign and store or segment that had a decision. */
+export function breakdownRows(rows) {
+  return rows.flatMap((c) => c.parts
+    .filter((p) => p.f.decisions.sent + p.f.decisions.holdout > 0)
+    .map((p) => ({
+      campaign: c.name,
+      part: `${p.kind} ${p.id}`,
+      detail: p.detail,
+      sent: p.f.decisions.sent,
+      holdout: p.f.decisions.holdout,
+      redeemed: p.f.coupons.redeemed,
+      redemption_rate: p.f.coupons.redemption_rate,
+      revenue_cents: p.f.coupons.revenue_cents,
+      lift: p.f.lift.lift,
+      ci: p.f.lift.ci95,
+    })));
 }
 
 export async function render(root, ctx) {
@@ -81,5 +103,16 @@ export async function render(root, ctx) {
         : el('p', { class: 'empty' }, `No lift yet: no campaign has decisions whose ${rows[0]?.window ?? 7}-day conversion window has closed, with shoppers in both arms.`),
       el('p', { class: 'note' }, 'Conversion of shoppers who were sent the coupon minus that of the randomized holdout who qualified but were not, in percentage points (Newcombe interval). Green: the whole interval is above zero. Decisions count once their conversion window has closed.')),
     card('Redemption rate', 6,
-      hBars({ rows: rows.map((c) => ({ label: c.name, value: c.redemption_rate ?? 0 })), format: (v) => pct(v), label: 'Redemption rate per campaign', width: 580, color: COLORS.accent2 }))));
+      hBars({ rows: rows.map((c) => ({ label: c.name, value: c.redemption_rate ?? 0 })), format: (v) => pct(v), label: 'Redemption rate per campaign', width: 580, color: COLORS.accent2 })),
+    card('By store and segment', 12, table([
+      { key: 'campaign', label: 'Campaign' },
+      { key: 'part', label: 'Store or segment', cell: (r) => [r.part, r.detail ? el('span', { class: 'note' }, ` (${r.detail})`) : null] },
+      { key: 'sent', label: 'Sent', num: true, format: int },
+      { key: 'holdout', label: 'Held out', num: true, format: int },
+      { key: 'redeemed', label: 'Redeemed', num: true, format: int },
+      { key: 'redemption_rate', label: 'Rate', num: true, format: (v) => pct(v) },
+      { key: 'revenue_cents', label: 'Revenue', num: true, format: money },
+      { key: 'lift', label: 'Lift (95% CI)', num: true, format: (v, r) => (v == null ? 'not enough data' : `${pp(v)} (${ci(r)})`) },
+    ], breakdownRows(rows), { id: 'campaign-breakdown-table' }),
+    el('p', { class: 'note' }, 'A shopper counts in the store of their first decision, and in every segment their tags match now.'))));
 }
