@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod replay;
+pub mod signal;
 pub mod simulate;
 pub mod source;
 pub mod track;

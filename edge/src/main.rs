@@ -135,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let shutdown = tokio_util::sync::CancellationToken::new();
                 let on_signal = shutdown.clone();
                 tokio::spawn(async move {
-                    wait_for_signal().await;
+                    dwell_edge::signal::wait_for_signal().await;
                     tracing::info!("shutting down: draining the pipeline and the uplink");
                     on_signal.cancel();
                 });
@@ -325,27 +325,4 @@ fn replay(config: &Path, input: &Path, output: &Path) -> anyhow::Result<()> {
     }
     eprintln!("dwell-edge replay: {summary}");
     Ok(())
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM (systemd stop).
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the broker tests: free ports, and a private Mosquitto started with the
-//! project's config (`deploy/mosquitto/dwell.conf`) on a free port, never the standard one.
+//! project's config (`deploy/mosquitto/dwell.conf`) on a free port, never the standard one, plain
+//! or with TLS and passwords. The cloud's tests include this file too (`cloud/tests/support`).
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::Path;
@@ -15,14 +16,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits up to 10 s until something listens on `port` (a broker, a scratch PostgreSQL).
 pub async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("broker did not listen on {port}");
+    panic!("nothing listens on {port}");
 }
 
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
