@@ -770,7 +770,11 @@ impl Core {
                     exit_ms,
                     ts,
                 } => {
-                    if let Some(visit) = &mut device.visit {
+                    // A stay the zone filter took back whole (it dated the next zone to
+                    // before this one began: the decision was a fluke) ends where it began; its
+                    // zone_exit closes the zone_enter already announced, but it is no stay of
+                    // the path.
+                    if let Some(visit) = device.visit.as_mut().filter(|_| exit_ms > enter_ms) {
                         if visit.path.len() < MAX_PATH_STAYS {
                             visit.path.push(PathStay {
                                 zone: name(zone),
