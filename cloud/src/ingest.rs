@@ -1019,7 +1019,8 @@ async fn network(
                 if disconnecting.is_cancelled() {
                     return;
                 }
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                let error = dwell_edge::uplink::mqtt::describe(&e);
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64,
                     "ingest lost the broker; reconnecting");
                 // Stopping while the broker is away: nothing to drain, no reason to wait.
                 tokio::select! {

@@ -353,7 +353,7 @@ async fn wrong_password_is_refused_and_events_stay() {
         &broker,
         &outbox,
         wrong,
-        &["check the uplink username and password"],
+        &["check broker.username and broker.password"],
     )
     .await;
     assert!(received.lock().unwrap().is_empty(), "something got through");
@@ -388,7 +388,7 @@ async fn ca_that_did_not_sign_the_broker_is_refused() {
             "TLS",
             "invalid peer certificate",
             "UnknownIssuer",
-            "check tls.ca_file signs the broker's certificate",
+            "check that broker.ca_file is the CA that signed the broker's certificate",
         ],
     )
     .await;

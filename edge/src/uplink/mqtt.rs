@@ -266,18 +266,18 @@ async fn event_loop(
     }
 }
 
-/// The error, with what to do for the ones store IT can fix.
-fn describe(error: &rumqttc::ConnectionError) -> String {
+/// The error, with what to do for the ones an operator can fix: the `[broker]` keys of both the
+/// gateway's and the cloud's config. Public: the cloud's ingest workers log broker errors with it.
+pub fn describe(error: &rumqttc::ConnectionError) -> String {
     use rumqttc::ConnectReturnCode as Code;
     match error {
         rumqttc::ConnectionError::ConnectionRefused(
             Code::BadUserNamePassword | Code::NotAuthorized,
-        ) => format!("{error} (check the uplink username and password)"),
-        rumqttc::ConnectionError::Tls(_) => {
-            format!(
-                "{error} (check tls.ca_file signs the broker's certificate and host matches it)"
-            )
-        }
+        ) => format!("{error} (check broker.username and broker.password)"),
+        rumqttc::ConnectionError::Tls(_) => format!(
+            "{error} (check that broker.ca_file is the CA that signed the broker's certificate, \
+             and that the broker URL's host is a name in that certificate)"
+        ),
         _ => error.to_string(),
     }
 }
