@@ -13,7 +13,7 @@ use dwell_cloud::analytics::footfall::{
 };
 use dwell_cloud::analytics::generate::{HistorySpec, history};
 use dwell_cloud::analytics::zones::{EntranceSource, ZoneQuery};
-use dwell_cloud::analytics::{footfall, paths, rebuild, snapshot, zones};
+use dwell_cloud::analytics::{footfall, paths, rebuild, refresh_scopes, snapshot, zones};
 use dwell_cloud::ingest::{Ingestor, Message};
 use dwell_cloud::on_pool;
 use dwell_cloud::store::{AnyStore, Store, WriteSet};
@@ -1291,6 +1291,34 @@ async fn incremental_roll_ups_equal_a_rebuild_on_a_generated_year() {
         assert_eq!(one.stores, 1);
         assert_eq!(snapshot(&db.store, None).await.unwrap(), incremental);
         snapshots.push((db.name, incremental));
+
+        // Mumbai moves to "europe": once the scope sums are refreshed, the region is Berlin and
+        // Mumbai, "far" is New York alone, and the chain is unchanged.
+        on_pool!(&db.store, pool => sqlx::query("UPDATE stores SET region = 'europe' WHERE id = 'mumbai'")
+            .execute(pool).await.map(|_| ()))
+        .unwrap();
+        refresh_scopes(&db.store).await.unwrap();
+        let total = |scope: Scope| {
+            let q = FootfallQuery {
+                scope,
+                ..year.clone()
+            };
+            let store = db.store.clone();
+            async move { footfall(&store, &q).await.unwrap().total.visits }
+        };
+        let (b, m, n) = (
+            total(Scope::Store("berlin".into())).await,
+            total(Scope::Store("mumbai".into())).await,
+            total(Scope::Store("new-york".into())).await,
+        );
+        assert_eq!(
+            total(Scope::Region("europe".into())).await,
+            b + m,
+            "{}",
+            db.name
+        );
+        assert_eq!(total(Scope::Region("far".into())).await, n);
+        assert_eq!(total(Scope::Chain).await, by_day.total.visits);
     }
     if let [(_, a), (_, b)] = &snapshots[..] {
         assert_eq!(a, b, "SQLite and PostgreSQL roll up the same events alike");

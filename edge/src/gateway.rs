@@ -616,7 +616,7 @@ fn render(s: &Shared) -> String {
     let by_source = |f: fn(&SourceCounters) -> &AtomicU64| {
         s.sources
             .iter()
-            .map(|c| (vec![("source", c.kind.to_string())], load(f(c))))
+            .map(|c| ("", vec![("source", c.kind.to_string())], load(f(c))))
             .collect()
     };
     let fams = vec![
@@ -681,7 +681,7 @@ fn render(s: &Shared) -> String {
             samples: p
                 .events
                 .iter()
-                .map(|(t, n)| (vec![("type", (*t).to_string())], *n as f64))
+                .map(|(t, n)| ("", vec![("type", (*t).to_string())], *n as f64))
                 .collect(),
         },
         Family::single(
@@ -710,6 +710,7 @@ fn render(s: &Shared) -> String {
                 .iter()
                 .map(|st| {
                     (
+                        "",
                         vec![("state", (*st).to_string())],
                         f64::from(u8::from(
                             format!("{:?}", u.state)

@@ -6,15 +6,18 @@
 
 use std::fmt::Write;
 
+/// One sample: (name suffix, label pairs, value); the suffix is "" except for the parts of a
+/// histogram (`_bucket`, `_sum`, `_count`).
+pub type Sample<'a> = (&'static str, Vec<(&'a str, String)>, f64);
+
 /// One metric family being rendered.
 #[derive(Debug)]
 pub struct Family<'a> {
     pub name: &'a str,
     pub help: &'a str,
-    /// `counter` or `gauge`.
+    /// `counter`, `gauge` or `histogram`.
     pub kind: &'a str,
-    /// (label pairs, value)
-    pub samples: Vec<(Vec<(&'a str, String)>, f64)>,
+    pub samples: Vec<Sample<'a>>,
 }
 
 impl<'a> Family<'a> {
@@ -23,20 +26,22 @@ impl<'a> Family<'a> {
             name,
             help,
             kind,
-            samples: vec![(Vec::new(), value)],
+            samples: vec![("", Vec::new(), value)],
         }
     }
 }
 
-/// Renders families in the text exposition format (version 0.0.4).
+/// Renders families in the text exposition format (version 0.0.4). Shared with the cloud's
+/// `/metrics`.
 pub fn render(families: &[Family<'_>]) -> String {
     let mut out = String::new();
     for f in families {
         // Writing to a String cannot fail.
         let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
         let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
-        for (labels, value) in &f.samples {
+        for (suffix, labels, value) in &f.samples {
             out.push_str(f.name);
+            out.push_str(suffix);
             if !labels.is_empty() {
                 out.push('{');
                 for (i, (k, v)) in labels.iter().enumerate() {
@@ -51,7 +56,11 @@ pub fn render(families: &[Family<'_>]) -> String {
                 }
                 out.push('}');
             }
-            let _ = writeln!(out, " {value}");
+            if value.is_infinite() {
+                out.push_str(if *value > 0.0 { " +Inf\n" } else { " -Inf\n" });
+            } else {
+                let _ = writeln!(out, " {value}");
+            }
         }
     }
     out
@@ -69,7 +78,7 @@ mod tests {
                 name: "dwell_events_total",
                 help: "Events.",
                 kind: "counter",
-                samples: vec![(vec![("type", "a\"b".into())], 3.0)],
+                samples: vec![("", vec![("type", "a\"b".into())], 3.0)],
             },
         ]);
         assert_eq!(
@@ -77,6 +86,29 @@ mod tests {
             "# HELP dwell_up Up.\n# TYPE dwell_up gauge\ndwell_up 1\n\
              # HELP dwell_events_total Events.\n# TYPE dwell_events_total counter\n\
              dwell_events_total{type=\"a\\\"b\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn histogram_parts_carry_their_suffix_and_infinity_is_spelled_out() {
+        let text = render(&[Family {
+            name: "dwell_seconds",
+            help: "Durations.",
+            kind: "histogram",
+            samples: vec![
+                ("_bucket", vec![("le", "0.1".into())], 2.0),
+                ("_bucket", vec![("le", "+Inf".into())], 3.0),
+                ("_sum", Vec::new(), 0.25),
+                ("_count", Vec::new(), 3.0),
+                ("", Vec::new(), f64::NEG_INFINITY),
+                ("", Vec::new(), f64::INFINITY),
+            ],
+        }]);
+        assert_eq!(
+            text,
+            "# HELP dwell_seconds Durations.\n# TYPE dwell_seconds histogram\n\
+             dwell_seconds_bucket{le=\"0.1\"} 2\ndwell_seconds_bucket{le=\"+Inf\"} 3\n\
+             dwell_seconds_sum 0.25\ndwell_seconds_count 3\ndwell_seconds -Inf\ndwell_seconds +Inf\n"
         );
     }
 }

@@ -55,6 +55,42 @@ fn rolled_up_list() -> String {
         .join(", ")
 }
 
+/// Recomputes every `footfall_scope_*` row from the store rows, on `conn` (a transaction).
+macro_rules! refresh_scopes_in {
+    ($conn:expr) => {
+        for sql in refresh_scopes_sql() {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *$conn)
+                .await?;
+        }
+    };
+}
+
+/// Runs the backend's expression (using the transaction `$tx`) in one transaction that ingest
+/// waits for: SQLite's write lock (`BEGIN IMMEDIATE`), PostgreSQL's `LOCK TABLE events IN SHARE
+/// MODE` (readers pass, inserts wait); commits and yields the expression's value.
+macro_rules! holding_ingest {
+    ($store:expr, $tx:ident => sqlite: $sqlite:expr, postgres: $postgres:expr) => {
+        match $store {
+            AnyStore::Sqlite(s) => {
+                let mut $tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
+                let r = $sqlite;
+                $tx.commit().await?;
+                r
+            }
+            AnyStore::Postgres(s) => {
+                let mut $tx = s.pool().begin().await?;
+                sqlx::query("LOCK TABLE events IN SHARE MODE")
+                    .execute(&mut *$tx)
+                    .await?;
+                let r = $postgres;
+                $tx.commit().await?;
+                r
+            }
+        }
+    };
+}
+
 macro_rules! rebuild_backend {
     ($name:ident, $conn:ty, $write:ident, $zones:ident, $payload:literal) => {
         async fn $name(conn: &mut $conn, only: Option<&str>) -> Result<RebuildReport, StoreError> {
@@ -127,11 +163,7 @@ macro_rules! rebuild_backend {
             }
             // The chain's and regions' sums, from the store rows just written (and the others'),
             // with the regions the stores have now.
-            for sql in refresh_scopes_sql() {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            refresh_scopes_in!(conn);
             Ok(report)
         }
     };
@@ -155,23 +187,9 @@ rebuild_backend!(
 /// Recomputes the roll-ups of `only` one store (or of every store that has events) from `events`,
 /// in one transaction. See the module docs.
 pub async fn rebuild(store: &AnyStore, only: Option<&str>) -> Result<RebuildReport, StoreError> {
-    let report = match store {
-        AnyStore::Sqlite(s) => {
-            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
-            let r = rebuild_sqlite(&mut tx, only).await?;
-            tx.commit().await?;
-            r
-        }
-        AnyStore::Postgres(s) => {
-            let mut tx = s.pool().begin().await?;
-            sqlx::query("LOCK TABLE events IN SHARE MODE")
-                .execute(&mut *tx)
-                .await?;
-            let r = rebuild_postgres(&mut tx, only).await?;
-            tx.commit().await?;
-            r
-        }
-    };
+    let report = holding_ingest!(store, tx =>
+        sqlite: rebuild_sqlite(&mut tx, only).await?,
+        postgres: rebuild_postgres(&mut tx, only).await?);
     tracing::info!(
         stores = report.stores,
         events = report.events,
@@ -186,30 +204,7 @@ pub async fn rebuild(store: &AnyStore, only: Option<&str>) -> Result<RebuildRepo
 /// and the stores' current regions, locked against ingest as [`rebuild`] is: after a store's
 /// region changes, or after per-store roll-ups were loaded by other means.
 pub async fn refresh_scopes(store: &AnyStore) -> Result<(), StoreError> {
-    macro_rules! refresh {
-        ($tx:expr) => {
-            for sql in refresh_scopes_sql() {
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-        };
-    }
-    match store {
-        AnyStore::Sqlite(s) => {
-            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
-            refresh!(tx);
-            tx.commit().await?;
-        }
-        AnyStore::Postgres(s) => {
-            let mut tx = s.pool().begin().await?;
-            sqlx::query("LOCK TABLE events IN SHARE MODE")
-                .execute(&mut *tx)
-                .await?;
-            refresh!(tx);
-            tx.commit().await?;
-        }
-    }
+    holding_ingest!(store, tx => sqlite: refresh_scopes_in!(tx), postgres: refresh_scopes_in!(tx));
     Ok(())
 }
 

@@ -11,7 +11,6 @@
 //! (`dwell-shared` behind `std`) would serve both.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -135,63 +134,7 @@ pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     response
 }
 
-/// One sample: (name suffix, label pairs, value); the suffix is "" except for histogram parts.
-pub type Sample<'a> = (&'static str, Vec<(&'a str, String)>, f64);
-
-/// One metric family being rendered.
-#[derive(Debug)]
-pub struct Family<'a> {
-    pub name: &'a str,
-    pub help: &'a str,
-    /// `counter`, `gauge` or `histogram`.
-    pub kind: &'a str,
-    pub samples: Vec<Sample<'a>>,
-}
-
-impl<'a> Family<'a> {
-    pub fn single(name: &'a str, help: &'a str, kind: &'a str, value: f64) -> Self {
-        Family {
-            name,
-            help,
-            kind,
-            samples: vec![("", Vec::new(), value)],
-        }
-    }
-}
-
-/// Renders families in the text exposition format (version 0.0.4).
-pub fn render_families(families: &[Family<'_>]) -> String {
-    let mut out = String::new();
-    for f in families {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
-        for (suffix, labels, value) in &f.samples {
-            out.push_str(f.name);
-            out.push_str(suffix);
-            if !labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let v = v
-                        .replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('\n', "\\n");
-                    let _ = write!(out, "{k}=\"{v}\"");
-                }
-                out.push('}');
-            }
-            if value.is_infinite() {
-                out.push_str(if *value > 0.0 { " +Inf\n" } else { " -Inf\n" });
-            } else {
-                let _ = writeln!(out, " {value}");
-            }
-        }
-    }
-    out
-}
+pub use dwell_edge::metrics::{Family, Sample};
 
 /// Everything `/metrics` shows.
 pub fn render(state: &ApiState) -> String {
@@ -352,7 +295,7 @@ pub fn render(state: &ApiState) -> String {
     if let Some(retention) = &state.retention {
         families.extend(retention_families(retention));
     }
-    render_families(&families)
+    dwell_edge::metrics::render(&families)
 }
 
 /// Identity, campaigns, coupons and app sightings: counts only, never an id.
@@ -523,25 +466,6 @@ fn retention_families(stats: &crate::retention::RetentionStats) -> Vec<Family<'s
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn renders_help_type_labels_and_escapes() {
-        let text = render_families(&[
-            Family::single("dwell_up", "Up.", "gauge", 1.0),
-            Family {
-                name: "dwell_events_total",
-                help: "Events.",
-                kind: "counter",
-                samples: vec![("", vec![("type", "a\"b".into())], 3.0)],
-            },
-        ]);
-        assert_eq!(
-            text,
-            "# HELP dwell_up Up.\n# TYPE dwell_up gauge\ndwell_up 1\n\
-             # HELP dwell_events_total Events.\n# TYPE dwell_events_total counter\n\
-             dwell_events_total{type=\"a\\\"b\"} 3\n"
-        );
-    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {
