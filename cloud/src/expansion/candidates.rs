@@ -292,6 +292,17 @@ mod tests {
     use super::*;
     use crate::expansion::sphere::distance_km;
 
+    /// Every city as a choice, in no region.
+    fn outside_regions(cities: &[City]) -> Vec<CityChoice<'_>> {
+        cities
+            .iter()
+            .map(|c| CityChoice {
+                city: c,
+                region: None,
+            })
+            .collect()
+    }
+
     fn city(id: u32, name: &str, lat: f64, lon: f64, population: u64) -> City {
         City {
             geonameid: id,
@@ -359,13 +370,7 @@ mod tests {
             city(2, "B", b.0, b.1, 9_000_000),
             city(3, "C", c.0, c.1, 5_000_000),
         ];
-        let choices: Vec<CityChoice<'_>> = cities
-            .iter()
-            .map(|c| CityChoice {
-                city: c,
-                region: None,
-            })
-            .collect();
+        let choices = outside_regions(&cities);
         let got = rank(
             &choices,
             &customers,
@@ -415,13 +420,7 @@ mod tests {
             city(11, "Big-2", 40.02, 100.02, 20),
             city(12, "Small", 45.0, 90.0, 10),
         ];
-        let choices: Vec<CityChoice<'_>> = cities
-            .iter()
-            .map(|c| CityChoice {
-                city: c,
-                region: None,
-            })
-            .collect();
+        let choices = outside_regions(&cities);
         let mut p = params(3, 10, ScoreBy::Customers);
         p.have_stores = false;
         let got = rank(&choices, &customers, &nearest_km, &p);
@@ -461,13 +460,7 @@ mod tests {
         assert!(distance_km(mid, x) < 30.0 && distance_km(mid, y) < 30.0);
         let nearest_km = vec![500.0; customers.len()];
         let cities = [city(1, "X", x.0, x.1, 1), city(2, "Y", y.0, y.1, 1)];
-        let choices: Vec<CityChoice<'_>> = cities
-            .iter()
-            .map(|c| CityChoice {
-                city: c,
-                region: None,
-            })
-            .collect();
+        let choices = outside_regions(&cities);
         let got = rank(
             &choices,
             &customers,
@@ -498,13 +491,7 @@ mod tests {
             city(2, "Many", 20.0, 20.0, 1),
             city(3, "Mid", 30.0, 30.0, 1),
         ];
-        let choices: Vec<CityChoice<'_>> = cities
-            .iter()
-            .map(|c| CityChoice {
-                city: c,
-                region: None,
-            })
-            .collect();
+        let choices = outside_regions(&cities);
         let by_customers = rank(
             &choices,
             &customers,
